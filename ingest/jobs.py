@@ -1,0 +1,163 @@
+"""``POST /v1/jobs`` and ``GET /v1/jobs/{job_id}``.
+
+A submission is checked in a fixed order, each check with its own error code: the ``wait`` parameter,
+the content type, the body, the ops, then the media (size, emptiness, type sniffed from the bytes,
+truncation) or the URL (through the URL guard). Only then is anything stored or published.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import uuid
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from aiohttp import web
+
+from processors.media_type import check_media
+from processors.names import safe_name
+from processors.urlguard import check_url
+from schemas.errors import EmptyFile, InvalidParameter, MalformedRequest, NotFound, TooLarge, UnsupportedMedia
+from schemas.messages import JobAccepted, JobRequest, Op, RemoteUrl, Upload, utcnow
+from ingest import keys
+from ingest.status import queued_view
+from sink.objects import original_key, request_key
+
+DEFAULT_OPS = (Op.METADATA,)
+READ_CHUNK = 256 * 1024
+
+
+@dataclass(frozen=True)
+class Submission:
+    ops: list[Op]
+    name: str
+    data: bytes | None = None
+    url: str | None = None
+
+
+def parse_wait(request: web.Request) -> float:
+    raw = request.query.get("wait")
+    if raw is None:
+        return 0.0
+    limit = request.app[keys.SETTINGS].max_wait_seconds
+    try:
+        wait = float(raw)
+    except ValueError:
+        wait = -1.0
+    if not 0 <= wait <= limit:
+        raise InvalidParameter(f"wait must be a number of seconds from 0 to {limit:g}", code="invalid_wait")
+    return wait
+
+
+def parse_ops(raw: object) -> list[Op]:
+    if raw is None:
+        return list(DEFAULT_OPS)
+    if isinstance(raw, str):
+        text = raw.strip()
+        try:
+            raw = json.loads(text) if text.startswith("[") else [p for p in text.split(",") if p.strip()]
+        except json.JSONDecodeError as exc:
+            raise InvalidParameter(f"ops is not a JSON array: {exc.msg}", code="invalid_ops") from exc
+    if not isinstance(raw, list) or not raw or not all(isinstance(op, str) for op in raw):
+        raise InvalidParameter("ops must be a non-empty list of operation names", code="invalid_ops")
+    known = {op.value for op in Op}
+    unknown = [op for op in raw if op.strip() not in known]
+    if unknown:
+        raise InvalidParameter(f"unknown op {unknown[0]!r}; known ops: {sorted(known)}", code="unknown_op")
+    return list(dict.fromkeys(Op(op.strip()) for op in raw))
+
+
+async def read_limited(part, limit: int) -> bytes:
+    chunks, size = [], 0
+    while chunk := await part.read_chunk(READ_CHUNK):
+        size += len(chunk)
+        if size > limit:
+            raise TooLarge(f"file is larger than the {limit} byte limit")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def read_multipart(request: web.Request) -> Submission:
+    limit = request.app[keys.SETTINGS].max_upload_bytes
+    reader = await request.multipart()
+    data, name, ops = None, None, request.query.get("ops")
+    async for part in reader:
+        if part.name == "file":
+            name = safe_name(part.filename)
+            data = await read_limited(part, limit)
+        elif part.name == "ops":
+            ops = await part.text()
+    if data is None:
+        raise MalformedRequest("multipart body has no 'file' part", code="missing_file")
+    return Submission(ops=parse_ops(ops), name=name or "file", data=data)
+
+
+async def read_json(request: web.Request) -> Submission:
+    try:
+        body = json.loads(await request.read())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise MalformedRequest(f"body is not valid JSON: {exc}") from exc
+    if not isinstance(body, dict):
+        raise MalformedRequest("body must be a JSON object")
+    url = body.get("url")
+    if not isinstance(url, str) or not url:
+        raise MalformedRequest("body has no 'url' string", code="missing_url")
+    ops = parse_ops(body.get("ops", request.query.get("ops")))
+    return Submission(ops=ops, name=safe_name(urlsplit(url).path, fallback="download"), url=url)
+
+
+async def read_submission(request: web.Request) -> Submission:
+    if request.content_type == "multipart/form-data":
+        return await read_multipart(request)
+    if request.content_type == "application/json":
+        return await read_json(request)
+    raise UnsupportedMedia(
+        f"send multipart/form-data with a 'file' part or application/json with a 'url', not {request.content_type}",
+        code="unsupported_content_type",
+    )
+
+
+async def create_job(request: web.Request) -> web.Response:
+    wait = parse_wait(request)
+    submission = await read_submission(request)
+    job_id = str(uuid.uuid4())
+    if submission.data is not None:
+        source = await store_upload(request, job_id, submission.data)
+    else:
+        await check_url(submission.url, request.app[keys.SETTINGS])
+        source = RemoteUrl(url=submission.url)
+    job = JobRequest(job_id=job_id, ops=submission.ops, name=submission.name, source=source, created_at=utcnow())
+    store = request.app[keys.STORE]
+    await asyncio.to_thread(store.put_json, request_key(job_id), job.model_dump(mode="json"))
+    headers = {"Location": f"/v1/jobs/{job_id}"}
+    with request.app[keys.WATCHER].watch(queued_view(job)) as finished:
+        await request.app[keys.PUBLISHER].submit(job)
+        if wait:
+            view = await finished(wait)
+            if view.status.terminal:
+                return web.json_response(view.model_dump(mode="json"), status=200, headers=headers)
+    accepted = JobAccepted(job_id=job_id, status="queued")
+    return web.json_response(accepted.model_dump(mode="json"), status=202, headers=headers)
+
+
+async def store_upload(request: web.Request, job_id: str, data: bytes) -> Upload:
+    if not data:
+        raise EmptyFile("the uploaded file is empty")
+    kind = check_media(data)
+    upload = Upload(
+        object_key=original_key(job_id), size=len(data), sha256=hashlib.sha256(data).hexdigest(), mime=kind.mime
+    )
+    await asyncio.to_thread(request.app[keys.STORE].put_bytes, upload.object_key, data, kind.mime)
+    return upload
+
+
+async def get_job(request: web.Request) -> web.Response:
+    job_id = request.match_info["job_id"]
+    try:
+        uuid.UUID(job_id)
+    except ValueError:
+        raise NotFound(f"no job with id {job_id}", code="job_not_found") from None
+    view = await request.app[keys.JOB_STATUS].lookup(job_id)
+    return web.json_response(view.model_dump(mode="json"))

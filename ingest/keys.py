@@ -1,0 +1,16 @@
+"""Typed keys of what the app factory puts on the application."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from ingest.publisher import Publisher
+from ingest.status import JobStatus, StatusWatcher
+from schemas.settings import Settings
+from sink.objects import ObjectStore
+
+SETTINGS = web.AppKey("settings", Settings)
+STORE = web.AppKey("store", ObjectStore)
+PUBLISHER = web.AppKey("publisher", Publisher)
+WATCHER = web.AppKey("watcher", StatusWatcher)
+JOB_STATUS = web.AppKey("job_status", JobStatus)

@@ -1,0 +1,53 @@
+"""The ingest side of Kafka: topic creation and the producer that publishes job requests."""
+
+from __future__ import annotations
+
+from aiokafka import AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import TopicAlreadyExistsError
+
+from schemas.messages import TOPIC_MESSAGES, JobRequest, Message, Status, StatusEvent
+from schemas.settings import Settings
+
+
+async def create_topics(settings: Settings) -> None:
+    """Create every medialane topic with the configured partitions; existing topics are left as they are."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        missing = [
+            NewTopic(name, num_partitions=settings.topic_partitions, replication_factor=1)
+            for name in TOPIC_MESSAGES
+            if name not in existing
+        ]
+        if missing:
+            try:
+                await admin.create_topics(missing)
+            except TopicAlreadyExistsError:
+                pass
+    finally:
+        await admin.close()
+
+
+class Publisher:
+    def __init__(self, settings: Settings) -> None:
+        self.producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all")
+
+    async def start(self) -> None:
+        await self.producer.start()
+
+    async def stop(self) -> None:
+        await self.producer.stop()
+
+    async def send(self, topic: str, job_id: str, message: Message) -> None:
+        await self.producer.send_and_wait(topic, message.model_dump_json().encode(), key=job_id.encode())
+
+    async def submit(self, request: JobRequest) -> None:
+        """Record the job as queued, then publish it: its first status event precedes any stage's."""
+        queued = StatusEvent(job_id=request.job_id, status=Status.QUEUED, at=request.created_at, ops=request.ops)
+        await self.send("medialane.status", request.job_id, queued)
+        await self.send("medialane.jobs", request.job_id, request)
+
+    async def ping(self) -> None:
+        await self.producer.client.fetch_all_metadata()

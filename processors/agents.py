@@ -1,0 +1,76 @@
+"""What flows through the processors: jobs → media (originals in the object store) → metadata.
+
+The agents only move messages; the work is in pure functions run in a thread so the event loop
+keeps heartbeating while exiftool or a decoder is busy. Every failure ends the job with a code.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+
+from processors import delivery
+from processors.app import app, jobs_topic, media_topic, metadata_topic, settings
+from processors.exiftool import ExifTool
+from processors.media_type import check_media
+from processors.metadata import extract_metadata
+from processors.urlguard import fetch
+from schemas.messages import JobRequest, MediaReady, MetadataResult, Op, RemoteUrl, Status, Upload, utcnow
+from sink.objects import ObjectStore, original_key, result_key
+
+store = ObjectStore(settings)
+# One exiftool per worker process, kept open; only the metadata agent (concurrency 1) uses it.
+exiftool = ExifTool(settings.exiftool_path, settings.exiftool_timeout)
+
+
+@app.agent(jobs_topic)
+async def prepare_media(stream):
+    async for event in stream.events():
+        request = await delivery.decode(event, JobRequest)
+        if request is None:
+            continue
+        await delivery.report(request.job_id, Status.PROCESSING)
+        try:
+            media = await ready_media(request)
+        except Exception as exc:  # noqa: BLE001 - every failure ends the job with its reason
+            await delivery.report_failure(request.job_id, exc)
+            continue
+        await delivery.publish(media_topic, request.job_id, media)
+
+
+async def ready_media(request: JobRequest) -> MediaReady:
+    """Uploads are stored already; URLs are fetched through the guard and stored like uploads."""
+    source = request.source
+    if isinstance(source, RemoteUrl):
+        fetched = await fetch(source.url, settings)
+        kind = check_media(fetched.body)
+        source = Upload(
+            object_key=original_key(request.job_id),
+            size=len(fetched.body),
+            sha256=hashlib.sha256(fetched.body).hexdigest(),
+            mime=kind.mime,
+        )
+        await asyncio.to_thread(store.put_bytes, source.object_key, fetched.body, kind.mime)
+    return MediaReady(
+        job_id=request.job_id, ops=request.ops, name=request.name, object_key=source.object_key,
+        size=source.size, sha256=source.sha256, mime=source.mime,
+    )  # fmt: skip
+
+
+@app.agent(media_topic)
+async def extract(stream):
+    async for event in stream.events():
+        media = await delivery.decode(event, MediaReady)
+        if media is None or Op.METADATA not in media.ops:
+            continue
+        try:
+            data = await asyncio.to_thread(store.get_bytes, media.object_key)
+            document = await asyncio.to_thread(extract_metadata, data, media.name, exiftool)
+        except Exception as exc:  # noqa: BLE001
+            await delivery.report_failure(media.job_id, exc)
+            continue
+        result = MetadataResult(
+            job_id=media.job_id, name=media.name, object_key=result_key(media.job_id, Op.METADATA),
+            metadata=document, extracted_at=utcnow(),
+        )  # fmt: skip
+        await delivery.publish(metadata_topic, media.job_id, result)

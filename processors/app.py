@@ -1,0 +1,55 @@
+"""The worker's Faust app: its topics and its table, declared here and nowhere else.
+
+Every topic is keyed by job id as raw UTF-8 bytes and carries JSON the stages validate themselves
+(schemas/messages.py), so a malformed message becomes a dead letter instead of a crashed agent.
+"""
+
+from __future__ import annotations
+
+import faust
+
+from schemas.settings import get_settings
+
+settings = get_settings()
+
+app = faust.App(
+    "medialane",
+    broker=[f"kafka://{server}" for server in settings.kafka_bootstrap.split(",")],
+    store="memory://",
+    topic_partitions=settings.topic_partitions,
+    topic_replication_factor=1,
+    key_serializer="raw",
+    value_serializer="raw",
+    broker_rebalance_timeout=settings.kafka_rebalance_timeout,
+    broker_session_timeout=settings.kafka_session_timeout,
+    broker_heartbeat_interval=settings.kafka_heartbeat_interval,
+    consumer_auto_offset_reset="earliest",
+    producer_acks=-1,
+    web_host=settings.worker_host,
+    web_port=settings.worker_port,
+    canonical_url=f"http://{settings.worker_host}:{settings.worker_port}",
+    datadir=str(settings.data_dir / "workers" / str(settings.worker_port)),
+)
+
+
+def _topic(name: str) -> faust.TopicT:
+    return app.topic(name, key_type=bytes, value_type=bytes, partitions=settings.topic_partitions)
+
+
+jobs_topic = _topic("medialane.jobs")
+media_topic = _topic("medialane.media")
+metadata_topic = _topic("medialane.metadata")
+status_topic = _topic("medialane.status")
+dlq_topic = _topic("medialane.dlq")
+
+TOPICS = (jobs_topic, media_topic, metadata_topic, status_topic, dlq_topic)
+
+# bytes keys and values make Faust pick the raw serializer for both: the key bytes are the job id
+# exactly as the producers wrote it, so lookups are routed to the partition that holds the job.
+status_table = app.Table(
+    "status",
+    key_type=bytes,
+    value_type=bytes,
+    partitions=settings.topic_partitions,
+    help="JobView JSON by job id (UTF-8), folded from medialane.status.",
+)

@@ -1,0 +1,61 @@
+"""How messages enter and leave every stage: validated on the way in, keyed by job id on the way out.
+
+A message that does not validate is a poison message: it goes to the dead-letter topic with the
+reason and the stage moves on, so one bad message never blocks a partition.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TypeVar
+
+from pydantic import ValidationError
+
+from processors.app import dlq_topic, status_topic
+from schemas.errors import MedialaneError
+from schemas.messages import DeadLetter, ErrorInfo, Message, Op, Status, StatusEvent, utcnow
+
+log = logging.getLogger(__name__)
+
+M = TypeVar("M", bound=Message)
+DEAD_LETTER_PAYLOAD_LIMIT = 64 * 1024
+
+
+async def publish(topic, job_id: str, message: Message) -> None:
+    await topic.send(key=job_id.encode(), value=message.model_dump_json().encode())
+
+
+async def decode(event, model: type[M]) -> M | None:
+    """The event's value as ``model``, or None after dead-lettering it."""
+    try:
+        return model.model_validate_json(event.value)
+    except ValidationError as exc:
+        await dead_letter(event, f"does not match {model.__name__}: {exc.errors(include_url=False)[:3]}")
+        return None
+
+
+async def dead_letter(event, reason: str) -> None:
+    message = event.message
+    key = message.key.decode(errors="replace") if message.key is not None else None
+    payload = (event.value or b"")[:DEAD_LETTER_PAYLOAD_LIMIT].decode(errors="replace")
+    log.warning("dead letter from %s[%s]@%s: %s", message.topic, message.partition, message.offset, reason)
+    letter = DeadLetter(
+        topic=message.topic, partition=message.partition, offset=message.offset,
+        key=key, reason=reason, payload=payload, at=utcnow(),
+    )  # fmt: skip
+    await dlq_topic.send(key=message.key, value=letter.model_dump_json().encode())
+
+
+async def report(job_id: str, status: Status, *, op: Op | None = None, result: dict | None = None) -> None:
+    await publish(status_topic, job_id, StatusEvent(job_id=job_id, status=status, at=utcnow(), op=op, result=result))
+
+
+async def report_failure(job_id: str, exc: Exception) -> None:
+    if isinstance(exc, MedialaneError):
+        error = ErrorInfo(code=exc.code, message=exc.message)
+    else:
+        # A bug or an outage: the job still ends with a reason, and the traceback is in the log.
+        log.exception("job %s failed unexpectedly", job_id, exc_info=exc)
+        error = ErrorInfo(code="internal_error", message=f"{type(exc).__name__}: {exc}")
+    event = StatusEvent(job_id=job_id, status=Status.FAILED, at=utcnow(), error=error)
+    await publish(status_topic, job_id, event)

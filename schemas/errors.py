@@ -1,0 +1,71 @@
+"""Typed errors with machine codes.
+
+The ingest service maps them to JSON error responses (status + ``code``); workers record them in a
+failed job's status. Every code a client can see is listed in docs/api.md.
+"""
+
+
+class MedialaneError(Exception):
+    status: int = 500
+    code: str = "internal_error"
+
+    def __init__(self, message: str, *, code: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        if code is not None:
+            self.code = code
+
+    def to_dict(self) -> dict[str, str]:
+        return {"code": self.code, "message": self.message}
+
+
+class MalformedRequest(MedialaneError):
+    status, code = 400, "malformed_body"
+
+
+class EmptyFile(MedialaneError):
+    status, code = 400, "empty_file"
+
+
+class NotFound(MedialaneError):
+    status, code = 404, "not_found"
+
+
+class TooLarge(MedialaneError):
+    status, code = 413, "file_too_large"
+
+
+class UnsupportedMedia(MedialaneError):
+    status, code = 415, "unsupported_media"
+
+
+class InvalidParameter(MedialaneError):
+    status, code = 422, "invalid_parameter"
+
+
+class CorruptMedia(MedialaneError):
+    """The bytes claim a media type but are truncated or broken."""
+
+    status, code = 422, "corrupt_media"
+
+
+class UrlForbidden(MedialaneError):
+    """The URL's scheme, host or resolved address is refused by the URL guard."""
+
+    status, code = 422, "url_forbidden"
+
+
+class FetchFailed(MedialaneError):
+    """A URL passed the guard but could not be fetched (codes fetch_failed, fetch_timeout, fetch_too_large)."""
+
+    status, code = 502, "fetch_failed"
+
+
+class ExtractFailed(MedialaneError):
+    """Metadata extraction failed (codes extract_failed, extract_timeout)."""
+
+    status, code = 500, "extract_failed"
+
+
+class Unavailable(MedialaneError):
+    status, code = 503, "unavailable"

@@ -1,0 +1,159 @@
+"""Every message medialane publishes, and the job document its API returns.
+
+Defined once here; ``python -m schemas.export`` writes their JSON Schemas next to this file, and a
+test fails when those files are stale. Every topic is keyed by job id (UTF-8 bytes) and carries one
+of these models as JSON.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Op(StrEnum):
+    METADATA = "metadata"
+
+
+class Status(StrEnum):
+    QUEUED = "queued"
+    PROCESSING = "processing"
+    COMPLETED = "completed"
+    FAILED = "failed"
+
+    @property
+    def terminal(self) -> bool:
+        return self in (Status.COMPLETED, Status.FAILED)
+
+
+class Message(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ErrorInfo(Message):
+    code: str = Field(description="Machine-readable error code, e.g. extract_timeout.")
+    message: str = Field(description="Human-readable explanation.")
+
+
+class Upload(Message):
+    """An original the ingest service already stored, with what it learnt reading it."""
+
+    kind: Literal["upload"] = "upload"
+    object_key: str
+    size: int
+    sha256: str
+    mime: str
+
+
+class RemoteUrl(Message):
+    """A URL a worker fetches through the URL guard."""
+
+    kind: Literal["url"] = "url"
+    url: str
+
+
+Source = Annotated[Upload | RemoteUrl, Field(discriminator="kind")]
+
+
+class JobRequest(Message):
+    """Topic ``medialane.jobs``: a job as the client asked for it (a media reference, never the bytes)."""
+
+    job_id: str
+    ops: list[Op]
+    name: str = Field(description="The client's file name (display only; never a path).")
+    source: Source
+    created_at: datetime
+
+
+class MediaReady(Message):
+    """Topic ``medialane.media``: the job's original is in the object store, ready for every op."""
+
+    job_id: str
+    ops: list[Op]
+    name: str
+    object_key: str
+    size: int
+    sha256: str
+    mime: str
+
+
+class MetadataResult(Message):
+    """Topic ``medialane.metadata``: the full metadata document of one job's file."""
+
+    job_id: str
+    name: str
+    object_key: str = Field(description="Object store key of the document: results/{job_id}/metadata.json.")
+    metadata: dict[str, Any]
+    extracted_at: datetime
+
+
+class StatusEvent(Message):
+    """Topic ``medialane.status``: one step of a job; the status table folds these into JobView."""
+
+    job_id: str
+    status: Status
+    at: datetime
+    ops: list[Op] | None = Field(None, description="The job's ops; set by the first (queued) event.")
+    op: Op | None = Field(None, description="The op this event reports on, when it finished one.")
+    result: dict[str, Any] | None = Field(None, description="The op's result, merged into JobView.result[op].")
+    error: ErrorInfo | None = None
+
+
+class DeadLetter(Message):
+    """Topic ``medialane.dlq``: a message no stage could process, with the reason, so partitions never block."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: str | None
+    reason: str
+    payload: str = Field(description="The message value as text (invalid UTF-8 replaced), at most 64 KiB.")
+    at: datetime
+
+
+class JobView(Message):
+    """A job as ``GET /v1/jobs/{job_id}`` returns it, and as the status table stores it."""
+
+    success: Literal[True] = True
+    job_id: str
+    status: Status
+    percent: int = Field(ge=0, le=100)
+    ops: list[Op]
+    created_at: datetime
+    updated_at: datetime
+    result: dict[str, Any] = Field(default_factory=dict)
+    error: ErrorInfo | None = None
+
+
+class ErrorBody(Message):
+    """Every error response: a message and a machine code."""
+
+    success: Literal[False] = False
+    error: str
+    code: str
+
+
+class JobAccepted(Message):
+    """``202`` answer of ``POST /v1/jobs``."""
+
+    success: Literal[True] = True
+    job_id: str
+    status: Status
+
+
+TOPIC_MESSAGES: dict[str, type[Message]] = {
+    "medialane.jobs": JobRequest,
+    "medialane.media": MediaReady,
+    "medialane.metadata": MetadataResult,
+    "medialane.status": StatusEvent,
+    "medialane.dlq": DeadLetter,
+}
+
+API_MODELS: tuple[type[Message], ...] = (JobView, JobAccepted, ErrorBody)

@@ -1,0 +1,94 @@
+"""The one settings object every medialane service reads.
+
+Every field comes from a ``MEDIALANE_<FIELD>`` environment variable (``MEDIALANE_KAFKA_BOOTSTRAP``,
+``MEDIALANE_S3_ENDPOINT``...). The defaults describe the embedded stack that ``medialane up`` starts;
+against Apache Kafka and MinIO only these values change, never the code.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+
+def _split_csv(value: object) -> object:
+    if isinstance(value, str):
+        return tuple(part.strip() for part in value.split(",") if part.strip())
+    return value
+
+
+CsvTuple = Annotated[tuple[str, ...], NoDecode]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="MEDIALANE_", frozen=True, extra="ignore")
+
+    data_dir: Path = Field(Path(".medialane"), description="Directory holding all embedded-stack data and logs.")
+
+    kafka_bootstrap: str = Field("127.0.0.1:19092", description="Kafka bootstrap servers, host:port[,host:port].")
+    topic_partitions: int = Field(4, ge=1, description="Partitions of every medialane topic (and of the status table).")
+    kafka_rebalance_timeout: float = Field(
+        2.0, gt=0, description="Consumer rebalance timeout, seconds; Tansu holds a group's first join this long."
+    )
+    kafka_session_timeout: float = Field(
+        6.0, gt=0, description="Consumer session timeout, seconds; a vanished worker is dropped after this."
+    )
+    kafka_heartbeat_interval: float = Field(0.5, gt=0, description="Consumer heartbeat interval, seconds.")
+
+    s3_endpoint: str = Field("127.0.0.1:18333", description="Object store endpoint, host:port (MinIO or S3).")
+    s3_secure: bool = Field(False, description="Use HTTPS to reach the object store.")
+    s3_access_key: str = Field("", description="Object store access key; the embedded stack generates one.")
+    s3_secret_key: SecretStr = Field(SecretStr(""), description="Object store secret key.")
+    s3_region: str = Field("us-east-1", description="Object store region.")
+    s3_bucket: str = Field("medialane", description="Bucket holding originals and results.")
+    expiring_prefixes: CsvTuple = Field(
+        ("tmp/",), description="Object prefixes the bucket's lifecycle rule deletes after one day."
+    )
+
+    ingest_host: str = Field("127.0.0.1", description="Address the ingest HTTP service binds.")
+    ingest_port: int = Field(8080, description="Port of the ingest HTTP service.")
+    max_upload_bytes: int = Field(100 * 1024 * 1024, gt=0, description="Largest accepted upload, bytes.")
+    max_wait_seconds: float = Field(60.0, gt=0, description="Longest ?wait= a client may ask of POST /v1/jobs.")
+
+    worker_host: str = Field("127.0.0.1", description="Address a worker's web server binds and advertises.")
+    worker_port: int = Field(6066, description="Web port of a worker (job lookups are routed between workers).")
+    worker_urls: CsvTuple = Field(
+        ("http://127.0.0.1:6066",), description="Worker web URLs the ingest service asks for job status."
+    )
+    workers: int = Field(2, ge=1, description="Number of worker processes `medialane up` starts.")
+    worker_lookup_timeout: float = Field(5.0, gt=0, description="Timeout of one job lookup against a worker, seconds.")
+
+    fetch_max_bytes: int = Field(100 * 1024 * 1024, gt=0, description="Largest body read from a fetched URL, bytes.")
+    fetch_connect_timeout: float = Field(5.0, gt=0, description="Connect timeout when fetching a URL, seconds.")
+    fetch_total_timeout: float = Field(30.0, gt=0, description="Total timeout when fetching a URL, seconds.")
+    fetch_max_redirects: int = Field(5, ge=0, description="Redirect hops followed when fetching a URL.")
+    fetch_allow_hosts: CsvTuple = Field(
+        (), description="Hosts or CIDRs exempt from the private-address refusal (tests only); empty by default."
+    )
+
+    exiftool_path: str = Field("exiftool", description="The exiftool executable (>= 12.38).")
+    exiftool_timeout: float = Field(20.0, gt=0, description="Longest exiftool may take on one file, seconds.")
+
+    _csv = field_validator("expiring_prefixes", "worker_urls", "fetch_allow_hosts", mode="before")(_split_csv)
+
+    def env(self) -> dict[str, str]:
+        """These settings as ``MEDIALANE_*`` variables, to hand to a child process."""
+        out = {}
+        for name, value in self.model_dump().items():
+            if isinstance(value, SecretStr):
+                value = value.get_secret_value()
+            elif isinstance(value, tuple):
+                value = ",".join(value)
+            elif isinstance(value, bool):
+                value = "true" if value else "false"
+            out[f"MEDIALANE_{name.upper()}"] = str(value)
+        return out
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

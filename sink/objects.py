@@ -1,0 +1,97 @@
+"""The object store, reached only through the MinIO SDK: SeaweedFS when embedded, MinIO or S3 in production."""
+
+from __future__ import annotations
+
+import io
+import json
+from typing import Any
+
+from minio import Minio
+from minio.commonconfig import ENABLED, Filter
+from minio.error import S3Error
+from minio.lifecycleconfig import Expiration, LifecycleConfig, Rule
+
+from schemas.settings import Settings
+
+PROBE_KEY = "tmp/.ready"
+
+
+def original_key(job_id: str) -> str:
+    return f"originals/{job_id}/original"
+
+
+def request_key(job_id: str) -> str:
+    return f"jobs/{job_id}/request.json"
+
+
+def result_key(job_id: str, op: str) -> str:
+    return f"results/{job_id}/{op}.json"
+
+
+class ObjectStore:
+    """Synchronous, like the SDK; async callers run it in a thread."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.bucket = settings.s3_bucket
+        self.client = Minio(
+            settings.s3_endpoint,
+            access_key=settings.s3_access_key,
+            secret_key=settings.s3_secret_key.get_secret_value(),
+            secure=settings.s3_secure,
+            region=settings.s3_region,
+        )
+
+    def ensure_bucket(self, name: str | None = None) -> None:
+        """Create the bucket if missing; the main bucket also gets the one-day expiry of short-lived prefixes."""
+        name = name or self.bucket
+        if not self.client.bucket_exists(name):
+            try:
+                self.client.make_bucket(name)
+            except S3Error as exc:
+                if exc.code not in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
+                    raise
+        if name == self.bucket and self.settings.expiring_prefixes:
+            rules = [
+                Rule(ENABLED, rule_filter=Filter(prefix=prefix), rule_id=f"expire-{prefix.strip('/')}",
+                     expiration=Expiration(days=1))
+                for prefix in self.settings.expiring_prefixes
+            ]  # fmt: skip
+            self.client.set_bucket_lifecycle(name, LifecycleConfig(rules))
+
+    def ready_for_writes(self) -> bool:
+        try:
+            self.ensure_bucket()
+            self.put_bytes(PROBE_KEY, b"ok")
+            return True
+        except Exception:  # noqa: BLE001 - any failure here just means "not yet"
+            return False
+
+    def ping(self) -> None:
+        self.client.bucket_exists(self.bucket)
+
+    def put_bytes(self, key: str, data: bytes, content_type: str = "application/octet-stream") -> None:
+        self.client.put_object(self.bucket, key, io.BytesIO(data), len(data), content_type=content_type)
+
+    def put_json(self, key: str, document: Any) -> None:
+        self.put_bytes(key, json.dumps(document, separators=(",", ":")).encode(), "application/json")
+
+    def get_bytes(self, key: str) -> bytes:
+        response = self.client.get_object(self.bucket, key)
+        try:
+            return response.read()
+        finally:
+            response.close()
+            response.release_conn()
+
+    def get_json(self, key: str) -> Any:
+        return json.loads(self.get_bytes(key))
+
+    def exists(self, key: str) -> bool:
+        try:
+            self.client.stat_object(self.bucket, key)
+            return True
+        except S3Error as exc:
+            if exc.code in ("NoSuchKey", "NoSuchObject", "NotFound"):
+                return False
+            raise
