@@ -1,0 +1,174 @@
+"""The test session's real stack: SeaweedFS and Tansu started once, two workers, the ingest service.
+
+Ports are picked at random and checked (with SeaweedFS's gRPC twins at +10000) so a test run never
+collides with a running ``medialane up`` or with another test run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import aiohttp
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+
+from compose.embedded import Child, EmbeddedStack, port_open
+from ingest.app import create_app
+from ingest.publisher import create_topics
+from schemas.settings import Settings
+
+SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "samples"
+WORKERS = 2
+
+
+def pick_ports() -> dict[str, int]:
+    for _ in range(200):
+        s3 = random.randrange(20000, 30000, 10)
+        ports = {"s3": s3, "kafka": s3 + 5, "worker": s3 + 6, "ingest": s3 + 8, "files": s3 + 9}
+        needed = [s3, s3 + 1, s3 + 2, s3 + 3] + [p + 10000 for p in (s3, s3 + 1, s3 + 2, s3 + 3)]
+        needed += [s3 + 5, s3 + 6, s3 + 7, s3 + 8, s3 + 9]
+        if not any(port_open("127.0.0.1", p) for p in needed):
+            return ports
+    raise RuntimeError("no free port block found")
+
+
+@pytest.fixture(scope="session")
+def settings(tmp_path_factory) -> Settings:
+    ports = pick_ports()
+    return Settings(
+        data_dir=tmp_path_factory.mktemp("medialane"),
+        kafka_bootstrap=f"127.0.0.1:{ports['kafka']}",
+        s3_endpoint=f"127.0.0.1:{ports['s3']}",
+        s3_access_key="test" + uuid.uuid4().hex[:8],
+        s3_secret_key=uuid.uuid4().hex,
+        worker_port=ports["worker"],
+        worker_urls=tuple(f"http://127.0.0.1:{ports['worker'] + i}" for i in range(WORKERS)),
+        ingest_port=ports["ingest"],
+        fetch_allow_hosts=("127.0.0.1",),
+        max_upload_bytes=5 * 1024 * 1024,
+        exiftool_timeout=10,
+    )
+
+
+@pytest.fixture(scope="session")
+def files_port(settings) -> int:
+    return settings.ingest_port + 1
+
+
+@pytest.fixture(scope="session")
+def stack(settings):
+    embedded = EmbeddedStack(settings)
+    embedded.start()
+    asyncio.run(create_topics(settings))
+    yield embedded
+    embedded.stop()
+
+
+class Workers:
+    """The worker processes, which tests may kill and restart."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.children = [self._child(i) for i in range(WORKERS)]
+
+    def _child(self, index: int) -> Child:
+        env = self.settings.model_copy(update={"worker_port": self.settings.worker_port + index}).env()
+        log = self.settings.data_dir / "logs" / f"worker-{index}.log"
+        return Child(f"worker-{index}", [sys.executable, "-m", "compose.cli", "worker"], log, env)
+
+    def start(self, *indexes: int) -> None:
+        for i in indexes or range(WORKERS):
+            self.children[i].start()
+        self.wait_ready(*indexes)
+
+    def wait_ready(self, *indexes: int, timeout: float = 60) -> None:
+        """Ready means the worker's web server answers a routed table lookup (404 for an unknown job)."""
+        deadline = time.monotonic() + timeout
+        pending = set(indexes or range(WORKERS))
+        while pending:
+            for i in list(pending):
+                if not self.children[i].alive():
+                    raise RuntimeError(f"worker {i} died:\n{self.children[i].log_tail(40)}")
+                if _lookup_status(self.settings.worker_urls[i]) == 404:
+                    pending.discard(i)
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"workers {pending} not ready:\n{self.children[min(pending)].log_tail(40)}")
+            time.sleep(0.2)
+
+    def stop(self) -> None:
+        for child in self.children:
+            child.stop()
+
+
+def _lookup_status(url: str) -> int | None:
+    import urllib.error
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(f"{url}/jobs/{uuid.uuid4()}", timeout=2) as response:
+            return response.status
+    except urllib.error.HTTPError as exc:
+        return exc.code
+    except OSError:
+        return None
+
+
+@pytest.fixture(scope="session")
+def workers(stack, settings):
+    running = Workers(settings)
+    running.start()
+    yield running
+    running.stop()
+
+
+@pytest.fixture(scope="session")
+async def ingest(stack, workers, settings):
+    server = TestServer(create_app(settings), host="127.0.0.1", port=settings.ingest_port)
+    await server.start_server()
+    yield server
+    await server.close()
+
+
+@pytest.fixture(scope="session")
+async def api(ingest):
+    async with aiohttp.ClientSession(base_url=str(ingest.make_url("/"))) as session:
+        yield session
+
+
+@pytest.fixture(scope="session")
+async def file_server(files_port):
+    """A local HTTP server for URL jobs (the workers reach it through the test allow-list)."""
+    routes = web.RouteTableDef()
+
+    @routes.get("/samples/{path:.+}")
+    async def sample(request: web.Request) -> web.StreamResponse:
+        return web.FileResponse(SAMPLES / request.match_info["path"])
+
+    @routes.get("/redirect-private")
+    async def redirect_private(request: web.Request) -> web.StreamResponse:
+        raise web.HTTPFound("http://10.0.0.1/x.jpg")
+
+    app = web.Application()
+    app.add_routes(routes)
+    server = TestServer(app, host="127.0.0.1", port=files_port)
+    await server.start_server()
+    yield f"http://127.0.0.1:{files_port}"
+    await server.close()
+
+
+async def poll_job(api: aiohttp.ClientSession, job_id: str, timeout: float = 30) -> dict:
+    """The job document once it is completed or failed."""
+    deadline = time.monotonic() + timeout
+    while True:
+        async with api.get(f"/v1/jobs/{job_id}") as response:
+            assert response.status == 200, await response.text()
+            body = await response.json()
+        if body["status"] in ("completed", "failed") or time.monotonic() > deadline:
+            return body
+        await asyncio.sleep(0.1)
