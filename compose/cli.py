@@ -16,48 +16,26 @@ import threading
 from schemas.settings import Settings, get_settings
 
 
-def worker_settings(settings: Settings, index: int) -> Settings:
-    return settings.model_copy(update={"worker_port": settings.worker_port + index})
-
-
 def up(settings: Settings) -> int:
-    from compose.embedded import Child, EmbeddedStack, wait_for, port_open
-    from ingest.publisher import create_topics
+    from compose.embedded import EmbeddedPipeline
 
-    stack = EmbeddedStack(settings)
-    settings = stack.settings
-    workers = [worker_settings(settings, i) for i in range(settings.workers)]
-    settings = settings.model_copy(
-        update={"worker_urls": tuple(f"http://{w.worker_host}:{w.worker_port}" for w in workers)}
-    )
-    logs = settings.data_dir / "logs"
-    children = [
-        Child(f"worker-{i}", [sys.executable, "-m", "compose.cli", "worker"], logs / f"worker-{i}.log",
-              worker_settings(settings, i).env())
-        for i in range(len(workers))
-    ] + [Child("ingest", [sys.executable, "-m", "compose.cli", "ingest"], logs / "ingest.log", settings.env())]  # fmt: skip
+    pipeline = EmbeddedPipeline(settings)
     stopping = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stopping.set())
     try:
-        print(f"starting the object store on {settings.s3_endpoint} and the broker on {settings.kafka_bootstrap}")
-        stack.start()
-        asyncio.run(create_topics(settings))
-        for child in children:
-            child.start()
-        wait_for(lambda: port_open(settings.ingest_host, settings.ingest_port), 60, "the ingest service", children[-1])
-        print(f"medialane is up: http://{settings.ingest_host}:{settings.ingest_port}  (logs in {logs}; Ctrl-C stops)")
+        print(f"starting: object store {settings.s3_endpoint}, broker {settings.kafka_bootstrap}, "
+              f"{settings.workers} worker(s), ingest", flush=True)  # fmt: skip
+        pipeline.start()
+        print(f"medialane is up at {pipeline.url}  (logs in {pipeline.logs}; Ctrl-C stops)", flush=True)
         while not stopping.wait(1.0):
-            dead = [c.name for c in children if not c.alive()]
-            if dead:
-                print(f"{', '.join(dead)} exited; see {logs}", file=sys.stderr)
+            if dead := pipeline.dead_children():
+                print(f"{', '.join(dead)} exited; see {pipeline.logs}", file=sys.stderr)
                 return 1
         return 0
     finally:
-        print("stopping")
-        for child in reversed(children):
-            child.stop()
-        stack.stop()
+        print("stopping", flush=True)
+        pipeline.stop()
 
 
 def main(argv: list[str] | None = None) -> int:

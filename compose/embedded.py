@@ -7,8 +7,10 @@ three ports above the S3 port, and every SeaweedFS port P also opens gRPC on P +
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
+import random
 import secrets
 import shutil
 import signal
@@ -16,8 +18,11 @@ import sys
 import socket
 import subprocess
 import time
+import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from pydantic import SecretStr
 
 from schemas.settings import Settings
 
@@ -113,6 +118,23 @@ def stack_ports(settings: Settings) -> list[int]:
     return weed + [p + 10000 for p in weed] + [host_port(settings.kafka_bootstrap)[1]]
 
 
+def isolated_settings(settings: Settings, data_dir: Path, workers: int) -> Settings:
+    """``settings`` moved to a free block of ports, so a test or benchmark stack never meets a running one."""
+    for _ in range(200):
+        s3 = random.randrange(20000, 30000, 20)
+        candidate = settings.model_copy(
+            update={
+                "data_dir": data_dir, "workers": workers, "s3_endpoint": f"127.0.0.1:{s3}",
+                "kafka_bootstrap": f"127.0.0.1:{s3 + 5}", "worker_port": s3 + 6, "ingest_port": s3 + 6 + workers,
+                "worker_urls": tuple(f"http://127.0.0.1:{s3 + 6 + i}" for i in range(workers)),
+            }
+        )  # fmt: skip
+        ports = [*stack_ports(candidate), *range(s3 + 6, s3 + 8 + workers)]
+        if not any(port_open("127.0.0.1", port) for port in ports):
+            return candidate
+    raise StackError("no free block of ports found")
+
+
 def ensure_credentials(settings: Settings) -> Settings:
     """Give the embedded object store an access key: the one configured, or one generated once and kept."""
     if settings.s3_access_key and settings.s3_secret_key.get_secret_value():
@@ -125,7 +147,9 @@ def ensure_credentials(settings: Settings) -> Settings:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(creds))
         path.chmod(0o600)
-    return settings.model_copy(update={"s3_access_key": creds["access_key"], "s3_secret_key": creds["secret_key"]})
+    return settings.model_copy(
+        update={"s3_access_key": creds["access_key"], "s3_secret_key": SecretStr(creds["secret_key"])}
+    )
 
 
 def object_store_child(settings: Settings) -> Child:
@@ -186,7 +210,8 @@ class EmbeddedStack:
     """Starts the object store, then the broker on top of it; stops them in reverse order."""
 
     def __init__(self, settings: Settings) -> None:
-        self.settings = ensure_credentials(settings)
+        # Children get absolute paths: SeaweedFS and the workers must agree on the data directory.
+        self.settings = ensure_credentials(settings.model_copy(update={"data_dir": settings.data_dir.resolve()}))
         self.object_store = object_store_child(self.settings)
         self.broker = broker_child(self.settings)
 
@@ -214,3 +239,54 @@ class EmbeddedStack:
     def stop(self) -> None:
         self.broker.stop()
         self.object_store.stop()
+
+
+class EmbeddedPipeline:
+    """The whole pipeline on the embedded stack: object store, broker, topics, workers, ingest."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.stack = EmbeddedStack(settings)
+        settings = self.stack.settings
+        workers = [settings.model_copy(update={"worker_port": settings.worker_port + i}) for i in range(settings.workers)]
+        urls = tuple(f"http://{w.worker_host}:{w.worker_port}" for w in workers)
+        self.settings = settings.model_copy(update={"worker_urls": urls})
+        self.logs = self.settings.data_dir / "logs"
+        command = [sys.executable, "-m", "compose.cli"]
+        self.workers = [
+            Child(f"worker-{i}", [*command, "worker"], self.logs / f"worker-{i}.log",
+                  self.settings.model_copy(update={"worker_port": w.worker_port}).env())
+            for i, w in enumerate(workers)
+        ]  # fmt: skip
+        self.ingest = Child("ingest", [*command, "ingest"], self.logs / "ingest.log", self.settings.env())
+
+    @property
+    def children(self) -> list[Child]:
+        return [*self.workers, self.ingest]
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.settings.ingest_host}:{self.settings.ingest_port}"
+
+    def start(self) -> None:
+        from ingest.publisher import create_topics
+
+        self.stack.start()
+        asyncio.run(create_topics(self.settings))
+        for child in self.children:
+            child.start()
+        wait_for(self._ready, 120, "the ingest service and the workers", self.ingest)
+
+    def _ready(self) -> bool:
+        try:
+            with urllib.request.urlopen(f"{self.url}/readyz", timeout=2) as response:
+                return response.status == 200
+        except OSError:
+            return False
+
+    def dead_children(self) -> list[str]:
+        return [child.name for child in self.children if not child.alive()]
+
+    def stop(self) -> None:
+        for child in reversed(self.children):
+            child.stop()
+        self.stack.stop()

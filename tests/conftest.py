@@ -7,8 +7,6 @@ collides with a running ``medialane up`` or with another test run.
 from __future__ import annotations
 
 import asyncio
-import random
-import sys
 import time
 import uuid
 from pathlib import Path
@@ -18,7 +16,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from compose.embedded import Child, EmbeddedStack, port_open
+from compose.embedded import Child, EmbeddedPipeline, isolated_settings
 from ingest.app import create_app
 from ingest.publisher import create_topics
 from schemas.settings import Settings
@@ -27,33 +25,16 @@ SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "samples"
 WORKERS = 2
 
 
-def pick_ports() -> dict[str, int]:
-    for _ in range(200):
-        s3 = random.randrange(20000, 30000, 10)
-        ports = {"s3": s3, "kafka": s3 + 5, "worker": s3 + 6, "ingest": s3 + 8, "files": s3 + 9}
-        needed = [s3, s3 + 1, s3 + 2, s3 + 3] + [p + 10000 for p in (s3, s3 + 1, s3 + 2, s3 + 3)]
-        needed += [s3 + 5, s3 + 6, s3 + 7, s3 + 8, s3 + 9]
-        if not any(port_open("127.0.0.1", p) for p in needed):
-            return ports
-    raise RuntimeError("no free port block found")
-
-
 @pytest.fixture(scope="session")
 def settings(tmp_path_factory) -> Settings:
-    ports = pick_ports()
-    return Settings(
-        data_dir=tmp_path_factory.mktemp("medialane"),
-        kafka_bootstrap=f"127.0.0.1:{ports['kafka']}",
-        s3_endpoint=f"127.0.0.1:{ports['s3']}",
+    test_settings = Settings(
         s3_access_key="test" + uuid.uuid4().hex[:8],
         s3_secret_key=uuid.uuid4().hex,
-        worker_port=ports["worker"],
-        worker_urls=tuple(f"http://127.0.0.1:{ports['worker'] + i}" for i in range(WORKERS)),
-        ingest_port=ports["ingest"],
         fetch_allow_hosts=("127.0.0.1",),
         max_upload_bytes=5 * 1024 * 1024,
         exiftool_timeout=10,
     )
+    return isolated_settings(test_settings, tmp_path_factory.mktemp("medialane"), WORKERS)
 
 
 @pytest.fixture(scope="session")
@@ -62,25 +43,25 @@ def files_port(settings) -> int:
 
 
 @pytest.fixture(scope="session")
-def stack(settings):
-    embedded = EmbeddedStack(settings)
-    embedded.start()
+def pipeline(settings) -> EmbeddedPipeline:
+    """The embedded pipeline's parts; the tests run its ingest service in process instead of as a child."""
+    return EmbeddedPipeline(settings)
+
+
+@pytest.fixture(scope="session")
+def stack(pipeline, settings):
+    pipeline.stack.start()
     asyncio.run(create_topics(settings))
-    yield embedded
-    embedded.stop()
+    yield pipeline.stack
+    pipeline.stack.stop()
 
 
 class Workers:
     """The worker processes, which tests may kill and restart."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, children: list[Child]) -> None:
         self.settings = settings
-        self.children = [self._child(i) for i in range(WORKERS)]
-
-    def _child(self, index: int) -> Child:
-        env = self.settings.model_copy(update={"worker_port": self.settings.worker_port + index}).env()
-        log = self.settings.data_dir / "logs" / f"worker-{index}.log"
-        return Child(f"worker-{index}", [sys.executable, "-m", "compose.cli", "worker"], log, env)
+        self.children = children
 
     def start(self, *indexes: int) -> None:
         for i in indexes or range(WORKERS):
@@ -120,8 +101,8 @@ def _lookup_status(url: str) -> int | None:
 
 
 @pytest.fixture(scope="session")
-def workers(stack, settings):
-    running = Workers(settings)
+def workers(stack, pipeline, settings):
+    running = Workers(settings, pipeline.workers)
     running.start()
     yield running
     running.stop()

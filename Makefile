@@ -1,0 +1,28 @@
+# Two commands a fresh Debian machine needs: `make up` and `make test`. Both set up what is missing.
+VENV ?= .venv
+PYTHON ?= python3
+BIN := $(VENV)/bin
+
+.PHONY: setup up test bench schemas
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	@command -v exiftool >/dev/null || { apt-get update -qq && apt-get install -y -qq libimage-exiftool-perl; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[test]'
+	touch $@
+
+up: setup
+	$(BIN)/medialane up
+
+test: setup
+	$(BIN)/python -m pytest
+
+bench: setup
+	$(BIN)/python bench/metadata.py
+	$(BIN)/python bench/pipeline.py
+
+schemas: setup
+	$(BIN)/medialane schemas
