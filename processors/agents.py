@@ -7,6 +7,7 @@ keeps heartbeating while exiftool or a decoder is busy. Every failure ends the j
 from __future__ import annotations
 
 import asyncio
+import atexit
 import hashlib
 
 from processors import delivery
@@ -21,6 +22,7 @@ from sink.objects import ObjectStore, original_key, result_key
 store = ObjectStore(settings)
 # One exiftool per worker process, kept open; only the metadata agent (concurrency 1) uses it.
 exiftool = ExifTool(settings.exiftool_path, settings.exiftool_timeout)
+atexit.register(exiftool.close)
 
 
 @app.agent(jobs_topic)
