@@ -2,7 +2,7 @@
 
 ``up`` starts the embedded stack (object store, broker), creates the topics, then the workers and the
 ingest service as child processes, and stops them all in reverse order on Ctrl-C or SIGTERM.
-``worker``, ``ingest`` and ``topics`` are what a production deployment runs (see compose/).
+``init``, ``worker`` and ``ingest`` are what a production deployment runs (see compose/).
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser("up", help="start the whole pipeline on the embedded broker and object store")
     commands.add_parser("worker", help="run one worker (processors and sink)")
     commands.add_parser("ingest", help="run the ingest HTTP service")
-    commands.add_parser("topics", help="create the medialane topics on the configured broker")
+    commands.add_parser("init", help="create the topics, the bucket and its lifecycle rule (idempotent)")
     commands.add_parser("schemas", help="write the JSON Schemas of every message to schemas/")
     args = parser.parse_args(argv)
     settings = get_settings()
@@ -58,10 +58,12 @@ def main(argv: list[str] | None = None) -> int:
         from ingest.app import run
 
         run(settings)
-    elif args.command == "topics":
+    elif args.command == "init":
         from ingest.publisher import create_topics
+        from sink.objects import ObjectStore
 
         asyncio.run(create_topics(settings))
+        ObjectStore(settings).ensure_bucket()
     elif args.command == "schemas":
         from schemas.export import write_schemas
 

@@ -81,14 +81,17 @@ async def read_limited(part, limit: int) -> bytes:
 
 async def read_multipart(request: web.Request) -> Submission:
     limit = request.app[keys.SETTINGS].max_upload_bytes
-    reader = await request.multipart()
     data, name, ops = None, None, request.query.get("ops")
-    async for part in reader:
-        if part.name == "file":
-            name = safe_name(part.filename)
-            data = await read_limited(part, limit)
-        elif part.name == "ops":
-            ops = await part.text()
+    try:
+        async for part in await request.multipart():
+            if part.name == "file":
+                name = safe_name(part.filename)
+                data = await read_limited(part, limit)
+            elif part.name == "ops":
+                ops = await part.text()
+    except ValueError as exc:
+        # aiohttp's multipart reader says "no boundary", "truncated body"... as ValueError.
+        raise MalformedRequest(f"malformed multipart body: {exc}") from exc
     if data is None:
         raise MalformedRequest("multipart body has no 'file' part", code="missing_file")
     return Submission(ops=parse_ops(ops), name=name or "file", data=data)

@@ -25,6 +25,7 @@ app = faust.App(
     broker_heartbeat_interval=settings.kafka_heartbeat_interval,
     consumer_auto_offset_reset="earliest",
     producer_acks=-1,
+    web_bind=settings.worker_bind,
     web_host=settings.worker_host,
     web_port=settings.worker_port,
     canonical_url=f"http://{settings.worker_host}:{settings.worker_port}",

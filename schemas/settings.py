@@ -54,7 +54,8 @@ class Settings(BaseSettings):
     max_upload_bytes: int = Field(100 * 1024 * 1024, gt=0, description="Largest accepted upload, bytes.")
     max_wait_seconds: float = Field(60.0, gt=0, description="Longest ?wait= a client may ask of POST /v1/jobs.")
 
-    worker_host: str = Field("127.0.0.1", description="Address a worker's web server binds and advertises.")
+    worker_host: str = Field("127.0.0.1", description="Host name other workers reach a worker's web server at.")
+    worker_bind: str = Field("127.0.0.1", description="Address a worker's web server binds (0.0.0.0 in containers).")
     worker_port: int = Field(6066, description="Web port of a worker (job lookups are routed between workers).")
     worker_urls: CsvTuple = Field(
         ("http://127.0.0.1:6066",), description="Worker web URLs the ingest service asks for job status."

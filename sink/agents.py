@@ -28,10 +28,9 @@ async def store_metadata(stream):
         try:
             # Overwriting the same key makes a redelivered result harmless.
             await asyncio.to_thread(store.put_json, result.object_key, result.metadata)
+            await delivery.report(result.job_id, Status.PROCESSING, op=Op.METADATA, result=result.metadata)
         except Exception as exc:  # noqa: BLE001
             await delivery.report_failure(result.job_id, exc)
-            continue
-        await delivery.report(result.job_id, Status.PROCESSING, op=Op.METADATA, result=result.metadata)
 
 
 @app.agent(status_topic)

@@ -68,7 +68,8 @@ class ObjectStore:
             return False
 
     def ping(self) -> None:
-        self.client.bucket_exists(self.bucket)
+        if not self.client.bucket_exists(self.bucket):
+            raise LookupError(f"bucket {self.bucket} does not exist")
 
     def put_bytes(self, key: str, data: bytes, content_type: str = "application/octet-stream") -> None:
         self.client.put_object(self.bucket, key, io.BytesIO(data), len(data), content_type=content_type)
