@@ -5,10 +5,11 @@ from __future__ import annotations
 import aiohttp
 from aiohttp import web
 
-from ingest import health, jobs, keys
+from ingest import health, jobs, keys, similar
 from ingest.errors import error_middleware
 from ingest.publisher import Publisher, create_topics
 from ingest.status import JobStatus, StatusWatcher
+from ingest.workers import Workers
 from schemas.settings import Settings, get_settings
 from sink.objects import ObjectStore
 
@@ -29,7 +30,8 @@ async def kafka_clients(app: web.Application):
 
 async def http_client(app: web.Application):
     async with aiohttp.ClientSession() as session:
-        app[keys.JOB_STATUS] = JobStatus(app[keys.SETTINGS], session, app[keys.STORE])
+        app[keys.WORKERS] = Workers(app[keys.SETTINGS], session)
+        app[keys.JOB_STATUS] = JobStatus(app[keys.WORKERS], app[keys.STORE])
         yield
 
 
@@ -43,6 +45,10 @@ def create_app(settings: Settings | None = None) -> web.Application:
     app.cleanup_ctx.extend([kafka_clients, http_client])
     app.router.add_post("/v1/jobs", jobs.create_job)
     app.router.add_get("/v1/jobs/{job_id}", jobs.get_job)
+    app.router.add_get("/v1/jobs/{job_id}/similar", similar.similar_to_job)
+    app.router.add_get("/v1/similar", similar.similar_to_hash)
+    app.router.add_post("/v1/similar", similar.similar_to_image)
+    app.router.add_get("/v1/phash/distance", similar.distance)
     app.router.add_get("/healthz", health.healthz)
     app.router.add_get("/readyz", health.readyz)
     return app

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-import uuid
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -19,8 +18,8 @@ from aiohttp import web
 from processors.media_type import check_media
 from processors.names import safe_name
 from processors.urlguard import check_url
-from schemas.errors import EmptyFile, InvalidParameter, MalformedRequest, NotFound, TooLarge, UnsupportedMedia
-from schemas.messages import JobAccepted, JobRequest, Op, RemoteUrl, Upload, utcnow
+from schemas.errors import EmptyFile, InvalidParameter, MalformedRequest, TooLarge, UnsupportedMedia
+from schemas.messages import JobAccepted, JobRequest, Op, RemoteUrl, Upload, new_job_id, utcnow
 from ingest import keys
 from ingest.status import queued_view
 from sink.objects import original_key, request_key
@@ -79,22 +78,36 @@ async def read_limited(part, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-async def read_multipart(request: web.Request) -> Submission:
+@dataclass(frozen=True)
+class Form:
+    filename: str | None
+    data: bytes | None
+    fields: dict[str, str]
+
+
+async def read_form(request: web.Request) -> Form:
+    """A multipart body: the ``file`` part within the upload limit, the other parts as text."""
     limit = request.app[keys.SETTINGS].max_upload_bytes
-    data, name, ops = None, None, request.query.get("ops")
+    filename, data, fields = None, None, {}
     try:
         async for part in await request.multipart():
             if part.name == "file":
-                name = safe_name(part.filename)
+                filename = safe_name(part.filename)
                 data = await read_limited(part, limit)
-            elif part.name == "ops":
-                ops = await part.text()
+            elif part.name:
+                fields[part.name] = await part.text()
     except ValueError as exc:
         # aiohttp's multipart reader says "no boundary", "truncated body"... as ValueError.
         raise MalformedRequest(f"malformed multipart body: {exc}") from exc
     if data is None:
         raise MalformedRequest("multipart body has no 'file' part", code="missing_file")
-    return Submission(ops=parse_ops(ops), name=name or "file", data=data)
+    return Form(filename, data, fields)
+
+
+async def read_multipart(request: web.Request) -> Submission:
+    form = await read_form(request)
+    ops = parse_ops(form.fields.get("ops", request.query.get("ops")))
+    return Submission(ops=ops, name=form.filename or "file", data=form.data)
 
 
 async def read_json(request: web.Request) -> Submission:
@@ -125,7 +138,7 @@ async def read_submission(request: web.Request) -> Submission:
 async def create_job(request: web.Request) -> web.Response:
     wait = parse_wait(request)
     submission = await read_submission(request)
-    job_id = str(uuid.uuid4())
+    job_id = new_job_id()
     if submission.data is not None:
         source = await store_upload(request, job_id, submission.data)
     else:
@@ -157,10 +170,5 @@ async def store_upload(request: web.Request, job_id: str, data: bytes) -> Upload
 
 
 async def get_job(request: web.Request) -> web.Response:
-    job_id = request.match_info["job_id"]
-    try:
-        uuid.UUID(job_id)
-    except ValueError:
-        raise NotFound(f"no job with id {job_id}", code="job_not_found") from None
-    view = await request.app[keys.JOB_STATUS].lookup(job_id)
+    view = await request.app[keys.JOB_STATUS].lookup(request.match_info["job_id"])
     return web.json_response(view.model_dump(mode="json"))

@@ -6,6 +6,7 @@ from aiohttp import web
 
 from ingest.publisher import Publisher
 from ingest.status import JobStatus, StatusWatcher
+from ingest.workers import Workers
 from schemas.settings import Settings
 from sink.objects import ObjectStore
 
@@ -14,3 +15,4 @@ STORE = web.AppKey("store", ObjectStore)
 PUBLISHER = web.AppKey("publisher", Publisher)
 WATCHER = web.AppKey("watcher", StatusWatcher)
 JOB_STATUS = web.AppKey("job_status", JobStatus)
+WORKERS = web.AppKey("workers", Workers)

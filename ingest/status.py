@@ -11,11 +11,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
-import aiohttp
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from schemas.errors import NotFound, Unavailable
-from schemas.messages import JobRequest, JobView, Status, StatusEvent
+from ingest.workers import WorkerError, Workers
+from schemas.errors import NotFound
+from schemas.messages import JobRequest, JobView, Status, StatusEvent, is_job_id
 from schemas.settings import Settings
 from sink.objects import ObjectStore, request_key
 from sink.status import fold
@@ -31,35 +31,22 @@ def queued_view(request: JobRequest) -> JobView:
 
 
 class JobStatus:
-    def __init__(self, settings: Settings, session: aiohttp.ClientSession, store: ObjectStore) -> None:
-        self.worker_urls = settings.worker_urls
-        self.timeout = aiohttp.ClientTimeout(total=settings.worker_lookup_timeout)
-        self.session = session
+    def __init__(self, workers: Workers, store: ObjectStore) -> None:
+        self.workers = workers
         self.store = store
 
     async def lookup(self, job_id: str) -> JobView:
-        document = await self._ask_workers(job_id)
-        if document is not None:
+        if not is_job_id(job_id):
+            raise NotFound(f"no job with id {job_id}", code="job_not_found")
+        status, document = await self.workers.get(f"/jobs/{job_id}")
+        if status == 200:
             return JobView.model_validate(document)
+        if status != 404:
+            raise WorkerError(status, document)
         if not await asyncio.to_thread(self.store.exists, request_key(job_id)):
             raise NotFound(f"no job with id {job_id}", code="job_not_found")
         record = await asyncio.to_thread(self.store.get_json, request_key(job_id))
         return queued_view(JobRequest.model_validate(record))
-
-    async def _ask_workers(self, job_id: str) -> dict | None:
-        """The table's document, None when the table has no such job; Unavailable when no worker answers."""
-        failures = []
-        for url in self.worker_urls:
-            try:
-                async with self.session.get(f"{url}/jobs/{job_id}", timeout=self.timeout) as response:
-                    if response.status == 200:
-                        return await response.json()
-                    if response.status == 404:
-                        return None
-                    failures.append(f"{url}: HTTP {response.status}")
-            except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
-                failures.append(f"{url}: {type(exc).__name__}")
-        raise Unavailable(f"job status unavailable ({'; '.join(failures)})", code="status_unavailable")
 
 
 class StatusWatcher:

@@ -1,4 +1,4 @@
-"""What flows through the processors: jobs → media (originals in the object store) → metadata.
+"""What flows through the processors: jobs → media (originals in the object store) → one topic per op.
 
 The agents only move messages; the work is in pure functions run in a thread so the event loop
 keeps heartbeating while exiftool or a decoder is busy. Every failure ends the job with a code.
@@ -11,16 +11,17 @@ import atexit
 import hashlib
 
 from processors import delivery
-from processors.app import app, jobs_topic, media_topic, metadata_topic, settings
+from processors.app import app, jobs_topic, media_topic, metadata_topic, phash_topic, settings
 from processors.exiftool import ExifTool
 from processors.media_type import check_media
 from processors.metadata import extract_metadata
+from processors.phash import phash_image
 from processors.urlguard import fetch
-from schemas.messages import JobRequest, MediaReady, MetadataResult, Op, RemoteUrl, Status, Upload, utcnow
+from schemas.messages import JobRequest, MediaReady, MetadataResult, Op, PHashRecord, RemoteUrl, Status, Upload, utcnow
 from sink.objects import ObjectStore, original_key, result_key
 
 store = ObjectStore(settings)
-# One exiftool per worker process, kept open; only the metadata agent (concurrency 1) uses it.
+# One exiftool per worker process, kept open; only process_media (concurrency 1) uses it.
 exiftool = ExifTool(settings.exiftool_path, settings.exiftool_timeout)
 atexit.register(exiftool.close)
 
@@ -60,19 +61,37 @@ async def ready_media(request: JobRequest) -> MediaReady:
 
 
 @app.agent(media_topic)
-async def extract(stream):
+async def process_media(stream):
+    """Reads each original once and runs every op the job asked for on it."""
     async for event in stream.events():
         media = await delivery.decode(event, MediaReady)
-        if media is None or Op.METADATA not in media.ops:
+        if media is None:
             continue
         try:
             data = await asyncio.to_thread(store.get_bytes, media.object_key)
-            document = await asyncio.to_thread(extract_metadata, data, media.name, exiftool)
+            for op in media.ops:
+                await OPERATIONS[op](media, data)
         except Exception as exc:  # noqa: BLE001
             await delivery.report_failure(media.job_id, exc)
-            continue
-        result = MetadataResult(
-            job_id=media.job_id, name=media.name, object_key=result_key(media.job_id, Op.METADATA),
-            metadata=document, extracted_at=utcnow(),
-        )  # fmt: skip
-        await delivery.publish(metadata_topic, media.job_id, result)
+
+
+async def extract(media: MediaReady, data: bytes) -> None:
+    document = await asyncio.to_thread(extract_metadata, data, media.name, exiftool)
+    result = MetadataResult(
+        job_id=media.job_id, name=media.name, object_key=result_key(media.job_id, Op.METADATA),
+        metadata=document, extracted_at=utcnow(),
+    )  # fmt: skip
+    await delivery.publish(metadata_topic, media.job_id, result)
+
+
+async def hash_image(media: MediaReady, data: bytes) -> None:
+    hashed = await asyncio.to_thread(phash_image, data)
+    record = PHashRecord(
+        job_id=media.job_id, name=media.name, phash=hashed.hash, mirrored_phash=hashed.mirrored_hash,
+        algorithm=hashed.algorithm, algorithm_version=hashed.algorithm_version, sha256=hashed.sha256,
+        width=hashed.width, height=hashed.height, hashed_at=utcnow(),
+    )  # fmt: skip
+    await delivery.publish(phash_topic, media.job_id, record)
+
+
+OPERATIONS = {Op.METADATA: extract, Op.PHASH: hash_image}

@@ -40,10 +40,9 @@ def _topic(name: str) -> faust.TopicT:
 jobs_topic = _topic("medialane.jobs")
 media_topic = _topic("medialane.media")
 metadata_topic = _topic("medialane.metadata")
+phash_topic = _topic("medialane.phash")
 status_topic = _topic("medialane.status")
 dlq_topic = _topic("medialane.dlq")
-
-TOPICS = (jobs_topic, media_topic, metadata_topic, status_topic, dlq_topic)
 
 # bytes keys and values make Faust pick the raw serializer for both: the key bytes are the job id
 # exactly as the producers wrote it, so lookups are routed to the partition that holds the job.

@@ -7,14 +7,13 @@ reason and the stage moves on, so one bad message never blocks a partition.
 from __future__ import annotations
 
 import logging
-import uuid
 from typing import TypeVar
 
 from pydantic import ValidationError
 
 from processors.app import dlq_topic, status_topic
 from schemas.errors import MedialaneError
-from schemas.messages import DeadLetter, ErrorInfo, Message, Op, Status, StatusEvent, utcnow
+from schemas.messages import DeadLetter, ErrorInfo, Message, Op, Status, StatusEvent, is_job_id, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -48,14 +47,6 @@ async def dead_letter(event, reason: str) -> None:
     if key is not None and is_job_id(key) and message.topic != status_topic.get_topic_name():
         # The key still names the job: end it with the reason rather than leave it queued forever.
         await report_failure(key, MedialaneError(f"a {message.topic} message was unreadable: {reason}", code="invalid_message"))
-
-
-def is_job_id(value: str) -> bool:
-    try:
-        uuid.UUID(value)
-    except ValueError:
-        return False
-    return True
 
 
 async def report(job_id: str, status: Status, *, op: Op | None = None, result: dict | None = None) -> None:

@@ -7,6 +7,7 @@ of these models as JSON.
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
@@ -18,8 +19,22 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def new_job_id() -> str:
+    """A random UUID: 122 random bits, so job ids cannot be guessed."""
+    return str(uuid.uuid4())
+
+
+def is_job_id(value: str) -> bool:
+    try:
+        uuid.UUID(value)
+    except ValueError:
+        return False
+    return True
+
+
 class Op(StrEnum):
     METADATA = "metadata"
+    PHASH = "phash"
 
 
 class Status(StrEnum):
@@ -94,6 +109,22 @@ class MetadataResult(Message):
     extracted_at: datetime
 
 
+class PHashRecord(Message):
+    """Topic ``medialane.phash``: an image's perceptual hashes, as displayed (EXIF orientation applied)."""
+
+    job_id: str
+    name: str
+    phash: str = Field(pattern="^[0-9a-f]{16}$", description="64-bit DCT pHash, 16 hex digits (ImageKit's format).")
+    mirrored_phash: str = Field(pattern="^[0-9a-f]{16}$", description="pHash of the horizontally mirrored image.")
+    algorithm: str = Field(description="Hashes are comparable only within one algorithm and version.")
+    algorithm_version: int
+    orientation_applied: Literal[True] = True
+    sha256: str = Field(description="Exact-duplicate key: SHA-256 of the file's bytes.")
+    width: int
+    height: int
+    hashed_at: datetime
+
+
 class StatusEvent(Message):
     """Topic ``medialane.status``: one step of a job; the status table folds these into JobView."""
 
@@ -132,6 +163,27 @@ class JobView(Message):
     error: ErrorInfo | None = None
 
 
+class SimilarImage(Message):
+    job_id: str
+    name: str
+    phash: str
+    distance: int = Field(ge=0, le=64, description="Hamming distance to the query hash (or its mirror).")
+    mirrored: bool = Field(description="The match is against the query's horizontally mirrored hash.")
+    exact_duplicate: bool | None = Field(
+        description="Same SHA-256 as the query job's file; null when the query is a bare hash."
+    )
+
+
+class SimilarImages(Message):
+    """``GET /v1/similar`` and ``GET /v1/jobs/{job_id}/similar``: matches sorted by distance."""
+
+    success: Literal[True] = True
+    phash: str
+    max_distance: int
+    algorithm: str
+    results: list[SimilarImage]
+
+
 class ErrorBody(Message):
     """Every error response: a message and a machine code."""
 
@@ -152,8 +204,9 @@ TOPIC_MESSAGES: dict[str, type[Message]] = {
     "medialane.jobs": JobRequest,
     "medialane.media": MediaReady,
     "medialane.metadata": MetadataResult,
+    "medialane.phash": PHashRecord,
     "medialane.status": StatusEvent,
     "medialane.dlq": DeadLetter,
 }
 
-API_MODELS: tuple[type[Message], ...] = (JobView, JobAccepted, ErrorBody)
+API_MODELS: tuple[type[Message], ...] = (JobView, JobAccepted, ErrorBody, SimilarImages)

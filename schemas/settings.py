@@ -71,6 +71,10 @@ class Settings(BaseSettings):
         (), description="Hosts or CIDRs exempt from the private-address refusal (tests only); empty by default."
     )
 
+    phash_snapshot_seconds: float = Field(
+        60.0, gt=0, description="How often a worker snapshots its pHash index replica to the object store."
+    )
+
     exiftool_path: str = Field("exiftool", description="The exiftool executable (>= 12.38).")
     exiftool_timeout: float = Field(20.0, gt=0, description="Longest exiftool may take on one file, seconds.")
 

@@ -33,6 +33,7 @@ def settings(tmp_path_factory) -> Settings:
         fetch_allow_hosts=("127.0.0.1",),
         max_upload_bytes=5 * 1024 * 1024,
         exiftool_timeout=10,
+        phash_snapshot_seconds=1,
     )
     return isolated_settings(test_settings, tmp_path_factory.mktemp("medialane"), WORKERS)
 

@@ -56,7 +56,7 @@ def test_routes_match_the_app():
     assert documented == served
 
 
-@pytest.mark.parametrize("name", ["JobView", "JobAccepted", "ErrorBody"])
+@pytest.mark.parametrize("name", ["JobView", "JobAccepted", "ErrorBody", "SimilarImages"])
 def test_component_matches_exported_schema(name):
     exported = json.loads((ROOT / "schemas" / f"api.{name}.schema.json").read_text())
     component = COMPONENTS[name]

@@ -7,13 +7,9 @@ import json
 import uuid
 
 import aiohttp
-import jsonschema
-import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from conftest import SAMPLES, poll_job
-from schemas.export import schema_files
-from schemas.messages import TOPIC_MESSAGES
 from sink.objects import ObjectStore, result_key
 
 CANON = SAMPLES / "exif-samples" / "jpg" / "Canon_40D.jpg"
@@ -209,33 +205,3 @@ async def test_redelivered_request_gives_the_same_result_and_final_status(api, s
     assert again["result"] == first["result"]
     stored = await asyncio.to_thread(ObjectStore(settings).get_json, result_key(job_id, "metadata"))
     assert stored == first["result"]["metadata"]
-
-
-@pytest.mark.parametrize("topic", sorted(TOPIC_MESSAGES))
-async def test_every_published_message_validates_against_its_schema(api, settings, topic):
-    """Last in this file, so every topic has the traffic of the tests above; the tests' poison is skipped."""
-    schema = json.loads(next(p for p in schema_files() if p.name == f"{topic}.schema.json").read_text())
-    records = await read_topic(settings, topic)
-    if topic != "medialane.dlq":
-        assert records, f"no messages on {topic}"
-    for value in records:
-        if not value.startswith(b"poison"):
-            jsonschema.validate(json.loads(value), schema)
-
-
-async def read_topic(settings, topic: str) -> list[bytes]:
-    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, enable_auto_commit=False)
-    await consumer.start()
-    try:
-        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
-        consumer.assign(partitions)
-        await consumer.seek_to_beginning(*partitions)
-        ends = await consumer.end_offsets(partitions)
-        records = []
-        async with asyncio.timeout(20):
-            while [tp for tp in partitions if await consumer.position(tp) < ends[tp]]:
-                for batch in (await consumer.getmany(timeout_ms=500)).values():
-                    records += [r.value for r in batch]
-        return records
-    finally:
-        await consumer.stop()

@@ -8,7 +8,10 @@ from __future__ import annotations
 import asyncio
 
 from conftest import poll_job
+from sink.objects import ObjectStore
+from sink.similar import SNAPSHOT_KEY
 from test_pipeline import CANON, submit
+from test_similar import hash_job
 
 
 async def test_killed_worker_loses_no_job(api, workers):
@@ -22,17 +25,32 @@ async def test_killed_worker_loses_no_job(api, workers):
     assert [job["status"] for job in jobs] == ["completed"] * len(job_ids)
 
 
-async def test_status_table_survives_restart_of_every_worker(api, workers):
-    finished = await poll_job(api, await submit(api, CANON))
-    assert finished["status"] == "completed"
+async def test_status_table_and_index_survive_restart_of_every_worker(api, settings, workers):
+    finished = await hash_job(api, CANON.read_bytes())
+    phash = finished["result"]["phash"]["phash"]
+    await asyncio.sleep(settings.phash_snapshot_seconds + 0.5)
+    assert await asyncio.to_thread(ObjectStore(settings).exists, SNAPSHOT_KEY)
     for child in workers.children:
         child.kill()
     await asyncio.to_thread(workers.start)
 
     async with api.get(f"/v1/jobs/{finished['job_id']}") as response:
         after = await response.json()
+    found = await similar_ids(api, phash)
 
     assert after == finished
+    assert finished["job_id"] in found
+    assert "restored from snapshot" in "".join(w.log_tail(400) for w in workers.children)
+
+
+async def similar_ids(api, phash: str) -> set[str]:
+    """Job ids at distance 0, once a worker's replica has caught up (503 until then)."""
+    async with asyncio.timeout(30):
+        while True:
+            async with api.get("/v1/similar", params={"phash": phash, "max_distance": "0", "limit": "1000"}) as response:
+                if response.status == 200:
+                    return {r["job_id"] for r in (await response.json())["results"]}
+            await asyncio.sleep(0.1)
 
 
 async def test_broker_restart_keeps_topics_and_statuses(api, stack, workers):
@@ -45,6 +63,8 @@ async def test_broker_restart_keeps_topics_and_statuses(api, stack, workers):
     async with api.get(f"/v1/jobs/{finished['job_id']}") as response:
         after = await response.json()
     fresh = await poll_job(api, await submit(api, CANON), timeout=60)
+    hashed = await hash_job(api, CANON.read_bytes())
 
     assert after == finished
     assert fresh["status"] == "completed"
+    assert hashed["job_id"] in await similar_ids(api, hashed["result"]["phash"]["phash"])

@@ -1,0 +1,221 @@
+"""Near-duplicate search: a full replica of the pHash index in every worker, fed from ``medialane.phash``.
+
+Replication rather than scatter-gather: every worker follows every partition of the topic (no consumer
+group), so any worker answers any query exactly, and one worker's restart or loss hides nothing. A
+replica restores from the newest snapshot in the object store (the index plus the topic offsets it
+covers), then reads the topic from those offsets; docs/similar.md says how this grows past one machine.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import io
+import json
+import logging
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from pydantic import ValidationError
+
+from processors.phash import ALGORITHM, ALGORITHM_VERSION, parse_hash
+from processors.phash_index import MAX_DISTANCE, PHashIndex
+from schemas.errors import InvalidParameter
+from schemas.messages import PHashRecord, SimilarImage, SimilarImages
+from schemas.settings import Settings
+from sink.objects import ObjectStore
+
+log = logging.getLogger(__name__)
+
+PHASH_TOPIC = "medialane.phash"
+SNAPSHOT_KEY = "index/phash/snapshot.npz"
+INDEX_ALGORITHM = f"{ALGORITHM}@{ALGORITHM_VERSION}"
+DEFAULT_MAX_DISTANCE = 10
+DEFAULT_LIMIT = 20
+MAX_LIMIT = 1000
+
+
+@dataclass(frozen=True)
+class SimilarQuery:
+    phash: str
+    max_distance: int
+    limit: int
+    mirror: bool = False
+    # Known when the query is an image or a job: the mirror of an image cannot be derived from its hash.
+    mirrored_phash: str | None = None
+    sha256: str | None = None
+    exclude: str | None = None
+
+    def as_params(self) -> dict[str, str]:
+        params = {"phash": self.phash, "max_distance": str(self.max_distance), "limit": str(self.limit)}
+        if self.mirror:
+            params["transforms"] = "mirror"
+        extra = {"mirrored_phash": self.mirrored_phash, "sha256": self.sha256, "exclude": self.exclude}
+        return params | {name: value for name, value in extra.items() if value is not None}
+
+
+def parse_query(query: Mapping[str, str], phash: str | None = None) -> SimilarQuery:
+    """A similarity search's parameters, each bad one refused with a message naming it.
+
+    ``phash`` overrides the query string's when the query is a job or an uploaded image.
+    """
+    hash_ = hash_param("phash", phash if phash is not None else query.get("phash"))
+    mirrored = query.get("mirrored_phash")
+    max_distance = _int_param(query, "max_distance", DEFAULT_MAX_DISTANCE, 0, MAX_DISTANCE, "invalid_distance")
+    limit = _int_param(query, "limit", DEFAULT_LIMIT, 1, MAX_LIMIT, "invalid_limit")
+    transforms = [t for t in query.get("transforms", "").split(",") if t]
+    if any(t != "mirror" for t in transforms):
+        raise InvalidParameter(f"transforms may only be 'mirror', not {transforms}", code="invalid_transforms")
+    return SimilarQuery(
+        phash=hash_, max_distance=max_distance, limit=limit, mirror=bool(transforms),
+        mirrored_phash=None if mirrored is None else hash_param("mirrored_phash", mirrored),
+        sha256=query.get("sha256"), exclude=query.get("exclude"),
+    )  # fmt: skip
+
+
+def hash_param(name: str, raw: str | None) -> str:
+    if raw is None:
+        raise InvalidParameter(f"{name} is required: 16 hex digits, e.g. f06830ca9f1e3e90", code="invalid_phash")
+    try:
+        return f"{parse_hash(raw):016x}"
+    except InvalidParameter as exc:
+        raise InvalidParameter(f"{name}: {exc.message}", code="invalid_phash") from None
+
+
+def _int_param(query: Mapping[str, str], name: str, default: int, low: int, high: int, code: str) -> int:
+    raw = query.get(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        value = low - 1
+    if not low <= value <= high:
+        raise InvalidParameter(f"{name} must be a whole number from {low} to {high}, got {raw!r}", code=code)
+    return value
+
+
+class SimilarityReplica:
+    """One process's copy of the index, with what a result needs besides the hash."""
+
+    def __init__(self, index: PHashIndex | None = None, info: dict | None = None, offsets: dict | None = None):
+        self.index = index or PHashIndex(INDEX_ALGORITHM)
+        # job id -> (name, phash, sha256): the "plus ids" of the memory budget.
+        self.info: dict[str, tuple[str, str, str]] = info or {}
+        self.offsets: dict[int, int] = offsets or {}
+
+    def apply(self, record: PHashRecord) -> bool:
+        """Index one record; False for a redelivered job or a hash of another algorithm (never compared)."""
+        if f"{record.algorithm}@{record.algorithm_version}" != self.index.algorithm:
+            log.warning("job %s: pHash algorithm %s@%s is not %s; not indexed", record.job_id,
+                        record.algorithm, record.algorithm_version, self.index.algorithm)  # fmt: skip
+            return False
+        if record.job_id in self.info:
+            return False
+        self.index.add(record.job_id, int(record.phash, 16))
+        self.info[record.job_id] = (record.name, record.phash, record.sha256)
+        return True
+
+    def search(self, query: SimilarQuery) -> SimilarImages:
+        hashes = [(query.phash, False)]
+        if query.mirror:
+            if query.mirrored_phash is None:
+                raise InvalidParameter(
+                    "transforms=mirror needs the image, not only its hash: search by job or upload the image",
+                    code="invalid_transforms",
+                )
+            hashes.append((query.mirrored_phash, True))
+        best: dict[str, tuple[int, bool]] = {}
+        for hash_hex, mirrored in hashes:
+            for job_id, _, distance in self.index.query(int(hash_hex, 16), query.max_distance, query.limit + 1):
+                if job_id != query.exclude and (job_id not in best or distance < best[job_id][0]):
+                    best[job_id] = (distance, mirrored)
+        ranked = sorted(best.items(), key=lambda item: item[1][0])[: query.limit]
+        results = [self._result(job_id, distance, mirrored, query.sha256) for job_id, (distance, mirrored) in ranked]
+        return SimilarImages(phash=query.phash, max_distance=query.max_distance, algorithm=INDEX_ALGORITHM,
+                             results=results)  # fmt: skip
+
+    def _result(self, job_id: str, distance: int, mirrored: bool, sha256: str | None) -> SimilarImage:
+        name, phash, file_sha256 = self.info[job_id]
+        return SimilarImage(
+            job_id=job_id, name=name, phash=phash, distance=distance, mirrored=mirrored,
+            exact_duplicate=None if sha256 is None else sha256 == file_sha256,
+        )  # fmt: skip
+
+    def snapshot(self) -> bytes:
+        out = io.BytesIO()
+        np.savez(
+            out,
+            index=np.frombuffer(self.index.snapshot(), dtype=np.uint8),
+            info=np.frombuffer(json.dumps(self.info).encode(), dtype=np.uint8),
+            offsets=np.frombuffer(json.dumps(self.offsets).encode(), dtype=np.uint8),
+        )
+        return out.getvalue()
+
+    @classmethod
+    def restore(cls, data: bytes) -> SimilarityReplica:
+        with np.load(io.BytesIO(data)) as arrays:
+            index = PHashIndex.restore(arrays["index"].tobytes())
+            info = {k: tuple(v) for k, v in json.loads(arrays["info"].tobytes()).items()}
+            offsets = {int(p): o for p, o in json.loads(arrays["offsets"].tobytes()).items()}
+        return cls(index, info, offsets)
+
+
+class ReplicaFollower:
+    """Keeps this process's replica current: newest snapshot first, then the topic, snapshots now and then."""
+
+    def __init__(self, settings: Settings, store: ObjectStore) -> None:
+        self.settings = settings
+        self.store = store
+        self.replica = SimilarityReplica()
+        self.ready = asyncio.Event()
+
+    async def run(self) -> None:
+        self.replica = await asyncio.to_thread(self._restore)
+        consumer = AIOKafkaConsumer(bootstrap_servers=self.settings.kafka_bootstrap, enable_auto_commit=False)
+        await consumer.start()
+        try:
+            partitions = [TopicPartition(PHASH_TOPIC, p) for p in consumer.partitions_for_topic(PHASH_TOPIC) or ()]
+            consumer.assign(partitions)
+            for tp in partitions:
+                if tp.partition in self.replica.offsets:
+                    consumer.seek(tp, self.replica.offsets[tp.partition])
+                else:
+                    await consumer.seek_to_beginning(tp)
+            await self._follow(consumer, partitions)
+        finally:
+            await consumer.stop()
+
+    async def _follow(self, consumer: AIOKafkaConsumer, partitions: list[TopicPartition]) -> None:
+        ends = await consumer.end_offsets(partitions)
+        last_snapshot, changed = time.monotonic(), False
+        while True:
+            for tp, records in (await consumer.getmany(timeout_ms=100, max_records=5000)).items():
+                for record in records:
+                    changed |= self._apply(record.value)
+                    self.replica.offsets[tp.partition] = record.offset + 1
+            if not self.ready.is_set() and all([await consumer.position(tp) >= ends[tp] for tp in partitions]):
+                log.info("pHash replica caught up: %d hashes", len(self.replica.index))
+                self.ready.set()
+            if changed and time.monotonic() - last_snapshot > self.settings.phash_snapshot_seconds:
+                # Taken on the event loop: the index and its offsets must describe the same moment.
+                snapshot = self.replica.snapshot()
+                await asyncio.to_thread(self.store.put_bytes, SNAPSHOT_KEY, snapshot)
+                last_snapshot, changed = time.monotonic(), False
+
+    def _apply(self, value: bytes) -> bool:
+        try:
+            return self.replica.apply(PHashRecord.model_validate_json(value))
+        except ValidationError:
+            # The sink's agent dead-letters it; the replica only skips it.
+            return False
+
+    def _restore(self) -> SimilarityReplica:
+        if not self.store.exists(SNAPSHOT_KEY):
+            return SimilarityReplica()
+        replica = SimilarityReplica.restore(self.store.get_bytes(SNAPSHOT_KEY))
+        log.info("pHash replica restored from snapshot: %d hashes", len(replica.index))
+        return replica

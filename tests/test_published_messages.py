@@ -1,0 +1,61 @@
+"""Every message each stage publishes validates against the JSON Schema exported to schemas/."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import jsonschema
+import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+
+from conftest import poll_job
+from schemas.export import schema_files
+from schemas.messages import TOPIC_MESSAGES
+from test_pipeline import CANON, upload
+
+POISON = b"poison: not a message"
+
+
+@pytest.fixture(scope="module")
+async def traffic(api, settings, file_server):
+    """Every kind of message: a job with every op, a URL job, a failing job, a dead letter."""
+    async with api.post("/v1/jobs", data=upload(CANON, '["metadata", "phash"]'), params={"wait": "30"}) as response:
+        assert (await response.json())["status"] == "completed"
+    async with api.post("/v1/jobs", json={"url": f"{file_server}/samples/exif-samples/jpg/Canon_40D.jpg"}) as response:
+        await poll_job(api, (await response.json())["job_id"])
+    async with api.post("/v1/jobs", json={"url": f"{file_server}/samples/README.md"}) as response:
+        assert (await poll_job(api, (await response.json())["job_id"]))["status"] == "failed"
+    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap)
+    await producer.start()
+    try:
+        await producer.send_and_wait("medialane.media", POISON, key=b"not-a-job")
+    finally:
+        await producer.stop()
+
+
+@pytest.mark.parametrize("topic", sorted(TOPIC_MESSAGES))
+async def test_every_published_message_validates_against_its_schema(traffic, settings, topic):
+    schema = json.loads(next(p for p in schema_files() if p.name == f"{topic}.schema.json").read_text())
+    async with asyncio.timeout(20):
+        while not (records := [r for r in await read_topic(settings, topic) if not r.startswith(b"poison")]):
+            await asyncio.sleep(0.2)
+    for record in records:
+        jsonschema.validate(json.loads(record), schema)
+
+
+async def read_topic(settings, topic: str) -> list[bytes]:
+    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        ends = await consumer.end_offsets(partitions)
+        records = []
+        while [tp for tp in partitions if await consumer.position(tp) < ends[tp]]:
+            for batch in (await consumer.getmany(timeout_ms=500)).values():
+                records += [r.value for r in batch]
+        return records
+    finally:
+        await consumer.stop()

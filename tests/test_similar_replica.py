@@ -1,0 +1,86 @@
+"""The index replica and its query parameters, without Kafka."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from processors.phash import ALGORITHM, ALGORITHM_VERSION
+from schemas.errors import InvalidParameter
+from schemas.messages import PHashRecord
+from sink.similar import SimilarityReplica, SimilarQuery, parse_query
+
+
+def record(job_id: str, phash: str, sha256: str = "s", *, mirrored: str = "0" * 16, version: int = ALGORITHM_VERSION):
+    return PHashRecord(
+        job_id=job_id, name=f"{job_id}.jpg", phash=phash, mirrored_phash=mirrored, algorithm=ALGORITHM,
+        algorithm_version=version, sha256=sha256, width=10, height=10, hashed_at=datetime(2026, 1, 1, tzinfo=UTC),
+    )  # fmt: skip
+
+
+def replica_of(*records: PHashRecord) -> SimilarityReplica:
+    replica = SimilarityReplica()
+    for each in records:
+        replica.apply(each)
+    return replica
+
+
+def test_redelivered_record_is_indexed_once():
+    replica = SimilarityReplica()
+    assert replica.apply(record("a", "00000000000000ff"))
+    assert not replica.apply(record("a", "00000000000000ff"))
+    assert len(replica.index) == 1
+
+
+def test_hash_of_another_algorithm_version_is_never_indexed():
+    replica = replica_of(record("old", "00000000000000ff", version=ALGORITHM_VERSION + 1))
+    assert len(replica.index) == 0
+
+
+def test_search_sorts_by_distance_excludes_the_query_job_and_flags_exact_duplicates():
+    replica = replica_of(
+        record("query", "00000000000000ff", "same"), record("twin", "00000000000000ff", "same"),
+        record("near", "00000000000000f0", "other"), record("far", "ffffffffffffff00", "other"),
+    )  # fmt: skip
+    found = replica.search(SimilarQuery("00000000000000ff", 8, 10, sha256="same", exclude="query"))
+    assert [(r.job_id, r.distance, r.exact_duplicate) for r in found.results] == [("twin", 0, True), ("near", 4, False)]
+
+
+def test_mirror_search_keeps_the_closer_of_the_two_matches():
+    replica = replica_of(record("mirror-copy", "ff00000000000000"), record("plain", "00000000000000ff"))
+    query = SimilarQuery("00000000000000ff", 2, 10, mirror=True, mirrored_phash="ff00000000000001")
+    found = {r.job_id: r for r in replica.search(query).results}
+    assert (found["mirror-copy"].distance, found["mirror-copy"].mirrored) == (1, True)
+    assert (found["plain"].distance, found["plain"].mirrored) == (0, False)
+
+
+def test_limit_applies_after_merging():
+    replica = replica_of(*(record(f"j{i}", f"{i:016x}") for i in range(8)))
+    assert len(replica.search(SimilarQuery("0000000000000000", 32, 3)).results) == 3
+
+
+def test_snapshot_round_trip_keeps_hashes_info_and_offsets():
+    replica = replica_of(record("a", "00000000000000ff", "sa"), record("b", "0f0f0f0f0f0f0f0f", "sb"))
+    replica.offsets = {0: 5, 3: 9}
+    restored = SimilarityReplica.restore(replica.snapshot())
+    assert restored.offsets == {0: 5, 3: 9}
+    assert restored.info == replica.info
+    query = SimilarQuery("00000000000000ff", 32, 10)
+    assert restored.search(query) == replica.search(query)
+
+
+def test_parse_query_defaults_and_internal_parameters():
+    query = parse_query({"phash": "F06830CA9F1E3E90".lower(), "transforms": "mirror", "mirrored_phash": "0" * 16})
+    assert (query.max_distance, query.limit, query.mirror) == (10, 20, True)
+    assert parse_query(query.as_params()) == query
+
+
+@pytest.mark.parametrize(
+    "params",
+    [{"phash": "F06830CA9F1E3E90"}, {"phash": "f06830ca9f1e3e90", "max_distance": "eight"},
+     {"phash": "f06830ca9f1e3e90", "limit": "1001"}, {"phash": "f06830ca9f1e3e90", "mirrored_phash": "zz"}],
+)  # fmt: skip
+def test_parse_query_rejections(params):
+    with pytest.raises(InvalidParameter):
+        parse_query(params)
