@@ -136,20 +136,24 @@ def isolated_settings(settings: Settings, data_dir: Path, workers: int) -> Setti
 
 
 def ensure_credentials(settings: Settings) -> Settings:
-    """Give the embedded object store an access key: the one configured, or one generated once and kept."""
-    if settings.s3_access_key and settings.s3_secret_key.get_secret_value():
-        return settings
+    """Secrets the embedded stack needs and the settings leave empty: generated once, kept in the data dir."""
     path = settings.data_dir / "credentials.json"
-    if path.exists():
-        creds = json.loads(path.read_text())
-    else:
-        creds = {"access_key": "ml" + secrets.token_hex(8), "secret_key": secrets.token_urlsafe(30)}
+    kept = json.loads(path.read_text()) if path.exists() else {}
+    generated = {
+        "access_key": kept.get("access_key") or "ml" + secrets.token_hex(8),
+        "secret_key": kept.get("secret_key") or secrets.token_urlsafe(30),
+        "link_secret": kept.get("link_secret") or secrets.token_urlsafe(32),
+    }
+    if generated != kept:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(creds))
+        path.write_text(json.dumps(generated))
         path.chmod(0o600)
-    return settings.model_copy(
-        update={"s3_access_key": creds["access_key"], "s3_secret_key": SecretStr(creds["secret_key"])}
-    )
+    update = {}
+    if not (settings.s3_access_key and settings.s3_secret_key.get_secret_value()):
+        update |= {"s3_access_key": generated["access_key"], "s3_secret_key": SecretStr(generated["secret_key"])}
+    if not settings.link_secret.get_secret_value():
+        update["link_secret"] = SecretStr(generated["link_secret"])
+    return settings.model_copy(update=update)
 
 
 def object_store_child(settings: Settings) -> Child:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import aiohttp
 from aiohttp import web
 
-from ingest import health, jobs, keys, similar
+from ingest import downloads, health, jobs, keys, similar, uniquify
 from ingest.errors import error_middleware
 from ingest.publisher import Publisher, create_topics
 from ingest.status import JobStatus, StatusWatcher
@@ -49,6 +49,12 @@ def create_app(settings: Settings | None = None) -> web.Application:
     app.router.add_get("/v1/similar", similar.similar_to_hash)
     app.router.add_post("/v1/similar", similar.similar_to_image)
     app.router.add_get("/v1/phash/distance", similar.distance)
+    app.router.add_get("/v1/downloads/{token}", downloads.download)
+    app.router.add_post("/v1/uniquify", uniquify.create_uniquify_job)
+    app.router.add_post("/v1/uniquify/single", uniquify.uniquify_one)
+    app.router.add_post("/v1/exif-donors", uniquify.create_donor)
+    app.router.add_get("/v1/exif-donors", uniquify.list_donors)
+    app.router.add_delete("/v1/exif-donors/{donor_id}", uniquify.delete_donor)
     app.router.add_get("/healthz", health.healthz)
     app.router.add_get("/readyz", health.readyz)
     return app

@@ -14,8 +14,9 @@ log = logging.getLogger(__name__)
 _HTTP_CODES = {404: "route_not_found", 405: "method_not_allowed", 413: "file_too_large"}
 
 
-def error_response(status: int, message: str, code: str) -> web.Response:
-    return web.json_response(ErrorBody(error=message, code=code).model_dump(), status=status)
+def error_response(status: int, message: str, code: str, field: str | None = None) -> web.Response:
+    body = ErrorBody(error=message, code=code, field=field).model_dump(exclude_none=True)
+    return web.json_response(body, status=status)
 
 
 @web.middleware
@@ -23,7 +24,7 @@ async def error_middleware(request: web.Request, handler) -> web.StreamResponse:
     try:
         return await handler(request)
     except MedialaneError as exc:
-        return error_response(exc.status, exc.message, exc.code)
+        return error_response(exc.status, exc.message, exc.code, exc.field)
     except web.HTTPException as exc:
         if exc.status < 400:
             raise

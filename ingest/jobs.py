@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -19,7 +20,9 @@ from processors.media_type import check_media
 from processors.names import safe_name
 from processors.urlguard import check_url
 from schemas.errors import EmptyFile, InvalidParameter, MalformedRequest, TooLarge, UnsupportedMedia
-from schemas.messages import JobAccepted, JobRequest, Op, RemoteUrl, Upload, new_job_id, utcnow
+from schemas.messages import (
+    JobAccepted, JobRecord, JobRequest, KeepItem, Op, OpOptions, RemoteUrl, UniquifyJob, Upload, new_job_id, utcnow,
+)
 from ingest import keys
 from ingest.status import queued_view
 from sink.objects import original_key, request_key
@@ -31,6 +34,7 @@ READ_CHUNK = 256 * 1024
 @dataclass(frozen=True)
 class Submission:
     ops: list[Op]
+    options: OpOptions
     name: str
     data: bytes | None = None
     url: str | None = None
@@ -50,22 +54,39 @@ def parse_wait(request: web.Request) -> float:
     return wait
 
 
-def parse_ops(raw: object) -> list[Op]:
-    if raw is None:
-        return list(DEFAULT_OPS)
+def parse_names(raw: object, field: str) -> list[str]:
+    """A list of names given as a JSON array, or as a JSON array or comma list in a text field."""
     if isinstance(raw, str):
         text = raw.strip()
         try:
-            raw = json.loads(text) if text.startswith("[") else [p for p in text.split(",") if p.strip()]
+            raw = json.loads(text) if text.startswith("[") else [p.strip() for p in text.split(",") if p.strip()]
         except json.JSONDecodeError as exc:
-            raise InvalidParameter(f"ops is not a JSON array: {exc.msg}", code="invalid_ops") from exc
-    if not isinstance(raw, list) or not raw or not all(isinstance(op, str) for op in raw):
-        raise InvalidParameter("ops must be a non-empty list of operation names", code="invalid_ops")
+            raise InvalidParameter(f"{field} is not a JSON array: {exc.msg}", code=f"invalid_{field}") from exc
+    if not isinstance(raw, list) or not all(isinstance(item, str) for item in raw):
+        raise InvalidParameter(f"{field} must be a list of names", code=f"invalid_{field}")
+    return list(dict.fromkeys(item.strip() for item in raw))
+
+
+def parse_ops(raw: object) -> list[Op]:
+    if raw is None:
+        return list(DEFAULT_OPS)
+    names = parse_names(raw, "ops")
+    if not names:
+        raise InvalidParameter("ops must name at least one operation", code="invalid_ops")
     known = {op.value for op in Op}
-    unknown = [op for op in raw if op.strip() not in known]
-    if unknown:
+    if unknown := [name for name in names if name not in known]:
         raise InvalidParameter(f"unknown op {unknown[0]!r}; known ops: {sorted(known)}", code="unknown_op")
-    return list(dict.fromkeys(Op(op.strip()) for op in raw))
+    return [Op(name) for name in names]
+
+
+def parse_options(fields: Mapping[str, object]) -> OpOptions:
+    if fields.get("keep") is None:
+        return OpOptions()
+    names = parse_names(fields["keep"], "keep")
+    known = {item.value for item in KeepItem}
+    if unknown := [name for name in names if name not in known]:
+        raise InvalidParameter(f"keep may only name {sorted(known)}, not {unknown[0]!r}", code="invalid_keep")
+    return OpOptions(keep=[KeepItem(name) for name in names])
 
 
 async def read_limited(part, limit: int) -> bytes:
@@ -106,8 +127,8 @@ async def read_form(request: web.Request) -> Form:
 
 async def read_multipart(request: web.Request) -> Submission:
     form = await read_form(request)
-    ops = parse_ops(form.fields.get("ops", request.query.get("ops")))
-    return Submission(ops=ops, name=form.filename or "file", data=form.data)
+    fields = {**request.query, **form.fields}
+    return Submission(parse_ops(fields.get("ops")), parse_options(fields), form.filename or "file", data=form.data)
 
 
 async def read_json(request: web.Request) -> Submission:
@@ -120,8 +141,9 @@ async def read_json(request: web.Request) -> Submission:
     url = body.get("url")
     if not isinstance(url, str) or not url:
         raise MalformedRequest("body has no 'url' string", code="missing_url")
-    ops = parse_ops(body.get("ops", request.query.get("ops")))
-    return Submission(ops=ops, name=safe_name(urlsplit(url).path, fallback="download"), url=url)
+    fields = {**request.query, **body}
+    name = safe_name(urlsplit(url).path, fallback="download")
+    return Submission(parse_ops(fields.get("ops")), parse_options(fields), name, url=url)
 
 
 async def read_submission(request: web.Request) -> Submission:
@@ -144,17 +166,25 @@ async def create_job(request: web.Request) -> web.Response:
     else:
         await check_url(submission.url, request.app[keys.SETTINGS])
         source = RemoteUrl(url=submission.url)
-    job = JobRequest(job_id=job_id, ops=submission.ops, name=submission.name, source=source, created_at=utcnow())
-    store = request.app[keys.STORE]
-    await asyncio.to_thread(store.put_json, request_key(job_id), job.model_dump(mode="json"))
-    headers = {"Location": f"/v1/jobs/{job_id}"}
-    with request.app[keys.WATCHER].watch(queued_view(job)) as finished:
-        await request.app[keys.PUBLISHER].submit(job)
+    job = JobRequest(
+        job_id=job_id, ops=submission.ops, options=submission.options, name=submission.name, source=source,
+        created_at=utcnow(),
+    )  # fmt: skip
+    return await accept(request, "medialane.jobs", job, wait)
+
+
+async def accept(request: web.Request, topic: str, job: JobRequest | UniquifyJob, wait: float) -> web.Response:
+    """Records the job, publishes it as queued, and answers 202; or 200 with the job if it ends within ``wait``."""
+    record = JobRecord.model_validate(job.model_dump())
+    await asyncio.to_thread(request.app[keys.STORE].put_json, request_key(job.job_id), job.model_dump(mode="json"))
+    headers = {"Location": f"/v1/jobs/{job.job_id}"}
+    with request.app[keys.WATCHER].watch(queued_view(record)) as finished:
+        await request.app[keys.PUBLISHER].submit(record, topic, job)
         if wait:
             view = await finished(wait)
             if view.status.terminal:
                 return web.json_response(view.model_dump(mode="json"), status=200, headers=headers)
-    accepted = JobAccepted(job_id=job_id, status="queued")
+    accepted = JobAccepted(job_id=job.job_id, status="queued")
     return web.json_response(accepted.model_dump(mode="json"), status=202, headers=headers)
 
 

@@ -6,7 +6,7 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
-from schemas.messages import TOPIC_MESSAGES, JobRequest, Message, Status, StatusEvent
+from schemas.messages import TOPIC_MESSAGES, JobRecord, Message, Status, StatusEvent
 from schemas.settings import Settings
 
 
@@ -43,11 +43,11 @@ class Publisher:
     async def send(self, topic: str, job_id: str, message: Message) -> None:
         await self.producer.send_and_wait(topic, message.model_dump_json().encode(), key=job_id.encode())
 
-    async def submit(self, request: JobRequest) -> None:
-        """Record the job as queued, then publish it: its first status event precedes any stage's."""
-        queued = StatusEvent(job_id=request.job_id, status=Status.QUEUED, at=request.created_at, ops=request.ops)
-        await self.send("medialane.status", request.job_id, queued)
-        await self.send("medialane.jobs", request.job_id, request)
+    async def submit(self, record: JobRecord, topic: str, job: Message) -> None:
+        """The job's queued status first, then the job: its first status event precedes any stage's."""
+        queued = StatusEvent(job_id=record.job_id, status=Status.QUEUED, at=record.created_at, ops=record.ops)
+        await self.send("medialane.status", record.job_id, queued)
+        await self.send(topic, record.job_id, job)
 
     async def ping(self) -> None:
         await self.producer.client.fetch_all_metadata()

@@ -15,7 +15,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from ingest.workers import WorkerError, Workers
 from schemas.errors import NotFound
-from schemas.messages import JobRequest, JobView, Status, StatusEvent, is_job_id
+from schemas.messages import JobRecord, JobView, Status, StatusEvent, is_job_id
 from schemas.settings import Settings
 from sink.objects import ObjectStore, request_key
 from sink.status import fold
@@ -23,10 +23,10 @@ from sink.status import fold
 STATUS_TOPIC = "medialane.status"
 
 
-def queued_view(request: JobRequest) -> JobView:
+def queued_view(record: JobRecord) -> JobView:
     return JobView(
-        job_id=request.job_id, status=Status.QUEUED, percent=0, ops=request.ops,
-        created_at=request.created_at, updated_at=request.created_at,
+        job_id=record.job_id, status=Status.QUEUED, percent=0, ops=record.ops,
+        created_at=record.created_at, updated_at=record.created_at,
     )  # fmt: skip
 
 
@@ -46,7 +46,7 @@ class JobStatus:
         if not await asyncio.to_thread(self.store.exists, request_key(job_id)):
             raise NotFound(f"no job with id {job_id}", code="job_not_found")
         record = await asyncio.to_thread(self.store.get_json, request_key(job_id))
-        return queued_view(JobRequest.model_validate(record))
+        return queued_view(JobRecord.model_validate(record))
 
 
 class StatusWatcher:

@@ -8,17 +8,27 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import functools
 import hashlib
 
 from processors import delivery
-from processors.app import app, jobs_topic, media_topic, metadata_topic, phash_topic, settings
+from processors.app import (
+    app, copies_topic, copy_tasks_topic, jobs_topic, media_topic, metadata_topic, phash_topic, settings, stripped_topic,
+    uniquify_jobs_topic,
+)
 from processors.exiftool import ExifTool
 from processors.media_type import check_media
 from processors.metadata import extract_metadata
 from processors.phash import phash_image
+from processors.strip import strip_metadata
+from processors.uniquify import CopyTask, UniquifyParams, make_copy, plan_copies
 from processors.urlguard import fetch
-from schemas.messages import JobRequest, MediaReady, MetadataResult, Op, PHashRecord, RemoteUrl, Status, Upload, utcnow
-from sink.objects import ObjectStore, original_key, result_key
+from schemas.messages import (
+    CopyMade, CopyOrder, CopyPlanned, CopyProgress, JobRequest, MediaReady, MetadataResult, Op,
+    PHashRecord, RemoteUrl, Status, StrippedFile, UniquifyJob, Upload, utcnow,
+)
+from sink.downloads import sign
+from sink.objects import ObjectStore, copy_key, original_key, result_key, stripped_key
 
 store = ObjectStore(settings)
 # One exiftool per worker process, kept open; only process_media (concurrency 1) uses it.
@@ -55,8 +65,8 @@ async def ready_media(request: JobRequest) -> MediaReady:
         )
         await asyncio.to_thread(store.put_bytes, source.object_key, fetched.body, kind.mime)
     return MediaReady(
-        job_id=request.job_id, ops=request.ops, name=request.name, object_key=source.object_key,
-        size=source.size, sha256=source.sha256, mime=source.mime,
+        job_id=request.job_id, ops=request.ops, options=request.options, name=request.name,
+        object_key=source.object_key, size=source.size, sha256=source.sha256, mime=source.mime,
     )  # fmt: skip
 
 
@@ -94,4 +104,63 @@ async def hash_image(media: MediaReady, data: bytes) -> None:
     await delivery.publish(phash_topic, media.job_id, record)
 
 
-OPERATIONS = {Op.METADATA: extract, Op.PHASH: hash_image}
+async def strip(media: MediaReady, data: bytes) -> None:
+    cleaned = await asyncio.to_thread(strip_metadata, data, frozenset(media.options.keep), exiftool)
+    key = stripped_key(media.job_id, media.name)
+    await asyncio.to_thread(store.put_bytes, key, cleaned.data, media.mime)
+    url, expires_at = sign(settings, key, media.name)
+    record = StrippedFile(
+        job_id=media.job_id, name=media.name, object_key=key, download_url=url, expires_at=expires_at,
+        size=len(cleaned.data), format=cleaned.format, removed=cleaned.removed, kept=cleaned.kept,
+        stripped_at=utcnow(),
+    )  # fmt: skip
+    await delivery.publish(stripped_topic, media.job_id, record)
+
+
+OPERATIONS = {Op.METADATA: extract, Op.PHASH: hash_image, Op.STRIP: strip}
+
+
+@app.agent(uniquify_jobs_topic)
+async def plan_uniquify(stream):
+    """Fans a job out: the plan to the fan-in first, then one order per copy."""
+    async for event in stream.events():
+        job = await delivery.decode(event, UniquifyJob)
+        if job is None:
+            continue
+        await delivery.report(job.job_id, Status.PROCESSING)
+        params = UniquifyParams.model_validate(job.params)
+        tasks = plan_copies(params, [source.name for source in job.sources], job.seed)
+        planned = CopyPlanned(job_id=job.job_id, expected=len(tasks), job=job)
+        await delivery.publish(copies_topic, job.job_id, CopyProgress(event=planned))
+        for task in tasks:
+            await delivery.order_copy(job, task.model_dump())
+
+
+@app.agent(copy_tasks_topic)
+async def make_copies(stream):
+    async for event in stream.events():
+        order = await delivery.decode(event, CopyOrder)
+        if order is None:
+            continue
+        made = await make_one_copy(order)
+        await delivery.publish(copies_topic, order.job_id, CopyProgress(event=made))
+
+
+async def make_one_copy(order: CopyOrder) -> CopyMade:
+    """The copy, stored; or, when its source cannot be read, why: that fails this copy, not the job."""
+    task = CopyTask.model_validate(order.task)
+    try:
+        source = await asyncio.to_thread(source_bytes, order.source_key)
+        donor = await asyncio.to_thread(store.get_bytes, order.donor_key) if order.donor_key else None
+        result = await asyncio.to_thread(make_copy, source, task, UniquifyParams.model_validate(order.params), donor)
+    except Exception as exc:  # noqa: BLE001 - the copy fails with its reason; the job goes on
+        return CopyMade(job_id=order.job_id, task=order.task, error=delivery.error_info(exc))
+    key = copy_key(order.job_id, order.task)
+    await asyncio.to_thread(store.put_bytes, key, result.data, "image/jpeg")
+    return CopyMade(job_id=order.job_id, task=order.task, object_key=key, entry=result.entry(task))
+
+
+@functools.lru_cache(maxsize=4)
+def source_bytes(key: str) -> bytes:
+    """A job's copies of one source usually follow each other: read each source once, not once per copy."""
+    return store.get_bytes(key)

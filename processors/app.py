@@ -41,6 +41,11 @@ jobs_topic = _topic("medialane.jobs")
 media_topic = _topic("medialane.media")
 metadata_topic = _topic("medialane.metadata")
 phash_topic = _topic("medialane.phash")
+stripped_topic = _topic("medialane.stripped")
+uniquify_jobs_topic = _topic("medialane.uniquify.jobs")
+copy_tasks_topic = _topic("medialane.uniquify.tasks")
+copies_topic = _topic("medialane.uniquify.copies")
+uniquified_topic = _topic("medialane.uniquified")
 status_topic = _topic("medialane.status")
 dlq_topic = _topic("medialane.dlq")
 
@@ -52,4 +57,12 @@ status_table = app.Table(
     value_type=bytes,
     partitions=settings.topic_partitions,
     help="JobView JSON by job id (UTF-8), folded from medialane.status.",
+)
+
+uniquify_table = app.Table(
+    "uniquify",
+    key_type=bytes,
+    value_type=bytes,
+    partitions=settings.topic_partitions,
+    help="Each uniquification job's ledger (sink/ledger.py) by job id, folded from medialane.uniquify.copies.",
 )

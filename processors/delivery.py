@@ -11,9 +11,11 @@ from typing import TypeVar
 
 from pydantic import ValidationError
 
-from processors.app import dlq_topic, status_topic
+from processors.app import copy_tasks_topic, dlq_topic, status_topic
 from schemas.errors import MedialaneError
-from schemas.messages import DeadLetter, ErrorInfo, Message, Op, Status, StatusEvent, is_job_id, utcnow
+from schemas.messages import (
+    CopyOrder, DeadLetter, ErrorInfo, Message, Op, Status, StatusEvent, UniquifyJob, is_job_id, utcnow,
+)
 
 log = logging.getLogger(__name__)
 
@@ -49,16 +51,30 @@ async def dead_letter(event, reason: str) -> None:
         await report_failure(key, MedialaneError(f"a {message.topic} message was unreadable: {reason}", code="invalid_message"))
 
 
-async def report(job_id: str, status: Status, *, op: Op | None = None, result: dict | None = None) -> None:
-    await publish(status_topic, job_id, StatusEvent(job_id=job_id, status=status, at=utcnow(), op=op, result=result))
+async def report(
+    job_id: str, status: Status, *, op: Op | None = None, result: dict | None = None, percent: int | None = None
+) -> None:
+    event = StatusEvent(job_id=job_id, status=status, at=utcnow(), op=op, result=result, percent=percent)
+    await publish(status_topic, job_id, event)
+
+
+def error_info(exc: Exception) -> ErrorInfo:
+    if isinstance(exc, MedialaneError):
+        return ErrorInfo(code=exc.code, message=exc.message)
+    # A bug or an outage: the job still ends with a reason, and the traceback is in the log.
+    log.error("unexpected failure", exc_info=exc)
+    return ErrorInfo(code="internal_error", message=f"{type(exc).__name__}: {exc}")
 
 
 async def report_failure(job_id: str, exc: Exception) -> None:
-    if isinstance(exc, MedialaneError):
-        error = ErrorInfo(code=exc.code, message=exc.message)
-    else:
-        # A bug or an outage: the job still ends with a reason, and the traceback is in the log.
-        log.exception("job %s failed unexpectedly", job_id, exc_info=exc)
-        error = ErrorInfo(code="internal_error", message=f"{type(exc).__name__}: {exc}")
-    event = StatusEvent(job_id=job_id, status=Status.FAILED, at=utcnow(), error=error)
+    event = StatusEvent(job_id=job_id, status=Status.FAILED, at=utcnow(), error=error_info(exc))
     await publish(status_topic, job_id, event)
+
+
+async def order_copy(job: UniquifyJob, task: dict) -> None:
+    source = job.sources[task["source_index"]]
+    order = CopyOrder(job_id=job.job_id, task=task, params=job.params, source_key=source.object_key,
+                      donor_key=job.donor_key)  # fmt: skip
+    # Keyed by the copy, not the job, so one job's copies are made by every worker.
+    key = f"{job.job_id}/{task['source_index']}/{task['copy_index']}/{task['attempt']}"
+    await copy_tasks_topic.send(key=key.encode(), value=order.model_dump_json().encode())

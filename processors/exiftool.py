@@ -10,6 +10,7 @@ Not thread-safe: one caller at a time, which is what one instance per worker pro
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import json
 import os
@@ -64,6 +65,37 @@ class ExifTool:
         finally:
             os.unlink(path)
         return _parse_json(out)
+
+    def write(self, data: bytes, extension: str, *args: str) -> bytes:
+        """``data`` as ``exiftool <args> -o <out> <in>`` rewrites it, e.g. ``write(data, "tif", "-all=")``.
+
+        Each argument is one line of the stay_open argument stream, so an argument holding a line break
+        could smuggle in further options or a second command: it is refused. Raises ExtractFailed with
+        code ``write_failed`` when exiftool writes no file (a format it cannot write, or a file it finds
+        broken); its reason goes to stderr, which the kept-open process does not keep.
+        """
+        if not _EXTENSION.fullmatch(extension):
+            raise ValueError(f"not a file extension: {extension!r}")
+        if any("\n" in arg or "\r" in arg for arg in args):
+            raise ValueError("an exiftool argument holds a line break")
+        name = secrets.token_hex(8)
+        source = os.path.join(self._tmpdir, f"{name}.{extension}")
+        target = os.path.join(self._tmpdir, f"{name}-out.{extension}")
+        with open(source, "xb") as f:
+            f.write(data)
+        try:
+            self._execute(*args, "-o", target, source)
+            with open(target, "rb") as f:
+                return f.read()
+        except FileNotFoundError:
+            raise ExtractFailed(
+                f"exiftool wrote no .{extension} file: it cannot write this format or this file",
+                code="write_failed",
+            ) from None
+        finally:
+            for path in (source, target):
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(path)
 
     def close(self) -> None:
         if self._proc is not None:

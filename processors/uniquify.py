@@ -114,11 +114,7 @@ class InvalidField(InvalidParameter):
     """A rejected uniquification parameter; ``field`` names it (dotted inside JSON: ``crop.side``)."""
 
     def __init__(self, field: str, reason: str) -> None:
-        super().__init__(f"{field}: {reason}")
-        self.field = field
-
-    def to_dict(self) -> dict[str, str]:
-        return {**super().to_dict(), "field": self.field}
+        super().__init__(f"{field}: {reason}", field=field)
 
 
 class Names(IntEnum):

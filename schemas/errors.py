@@ -9,14 +9,13 @@ class MedialaneError(Exception):
     status: int = 500
     code: str = "internal_error"
 
-    def __init__(self, message: str, *, code: str | None = None) -> None:
+    def __init__(self, message: str, *, code: str | None = None, field: str | None = None) -> None:
         super().__init__(message)
         self.message = message
+        # The request parameter at fault, when one is (dotted inside JSON parameters: crop.side).
+        self.field = field
         if code is not None:
             self.code = code
-
-    def to_dict(self) -> dict[str, str]:
-        return {"code": self.code, "message": self.message}
 
 
 class MalformedRequest(MedialaneError):

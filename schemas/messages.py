@@ -35,6 +35,19 @@ def is_job_id(value: str) -> bool:
 class Op(StrEnum):
     METADATA = "metadata"
     PHASH = "phash"
+    STRIP = "strip"
+    UNIQUIFY = "uniquify"
+
+
+class KeepItem(StrEnum):
+    """What stripping may keep: the image still displays upright, colours stay right, credit stays."""
+
+    ORIENTATION = "orientation"
+    ICC = "icc"
+    COPYRIGHT = "copyright"
+
+
+DEFAULT_KEEP = (KeepItem.ORIENTATION, KeepItem.ICC)
 
 
 class Status(StrEnum):
@@ -77,11 +90,28 @@ class RemoteUrl(Message):
 Source = Annotated[Upload | RemoteUrl, Field(discriminator="kind")]
 
 
+class OpOptions(Message):
+    """Options of a job's ops, each with the default a client gets when it says nothing."""
+
+    keep: list[KeepItem] = Field(list(DEFAULT_KEEP), description="strip: what the cleaned file keeps.")
+
+
+class JobRecord(BaseModel):
+    """What a job lookup needs of the request record ``jobs/{job_id}/request.json`` any job writes."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    job_id: str
+    ops: list[Op]
+    created_at: datetime
+
+
 class JobRequest(Message):
     """Topic ``medialane.jobs``: a job as the client asked for it (a media reference, never the bytes)."""
 
     job_id: str
     ops: list[Op]
+    options: OpOptions = Field(default_factory=OpOptions)
     name: str = Field(description="The client's file name (display only; never a path).")
     source: Source
     created_at: datetime
@@ -92,6 +122,7 @@ class MediaReady(Message):
 
     job_id: str
     ops: list[Op]
+    options: OpOptions = Field(default_factory=OpOptions)
     name: str
     object_key: str
     size: int
@@ -125,6 +156,89 @@ class PHashRecord(Message):
     hashed_at: datetime
 
 
+class StrippedFile(Message):
+    """Topic ``medialane.stripped``: the cleaned copy of a job's file, behind an expiring link."""
+
+    job_id: str
+    name: str
+    object_key: str = Field(description="Under tmp/: the bucket's lifecycle rule deletes it after a day.")
+    download_url: str
+    expires_at: datetime
+    size: int
+    format: str
+    removed: list[str] = Field(description="Metadata groups found and removed.")
+    kept: list[str] = Field(description="Metadata kept, as the job's keep option asked.")
+    stripped_at: datetime
+
+
+class UniquifySource(Message):
+    object_key: str
+    name: str
+    md5: str = Field(description="Copies must differ from every source as well as from each other.")
+
+
+class UniquifyJob(Message):
+    """Topic ``medialane.uniquify.jobs``: N perturbed copies of each source, zipped."""
+
+    job_id: str
+    ops: list[Op] = Field(default_factory=lambda: [Op.UNIQUIFY])
+    params: dict[str, Any] = Field(description="processors.uniquify.UniquifyParams, validated at ingest.")
+    seed: int
+    sources: list[UniquifySource]
+    donor_key: str | None = Field(None, description="Object key of the stored EXIF donor, for exif=3.")
+    created_at: datetime
+
+
+class CopyOrder(Message):
+    """Topic ``medialane.uniquify.tasks`` (keyed by job/source/copy, so copies spread over workers)."""
+
+    job_id: str
+    task: dict[str, Any] = Field(description="processors.uniquify.CopyTask.")
+    params: dict[str, Any]
+    source_key: str
+    donor_key: str | None = None
+
+
+class CopyPlanned(Message):
+    kind: Literal["planned"] = "planned"
+    job_id: str
+    expected: int
+    job: UniquifyJob
+
+
+class CopyMade(Message):
+    kind: Literal["made"] = "made"
+    job_id: str
+    task: dict[str, Any]
+    object_key: str | None = Field(None, description="The copy in the object store, when it was made.")
+    entry: dict[str, Any] | None = Field(None, description="Its manifest line: path, md5, size, transforms...")
+    error: ErrorInfo | None = Field(None, description="Why this copy could not be made (its source's fault).")
+
+
+CopyEvent = Annotated[CopyPlanned | CopyMade, Field(discriminator="kind")]
+
+
+class CopyProgress(Message):
+    """Topic ``medialane.uniquify.copies`` (keyed by job id): the fan-in's input, one job per partition."""
+
+    event: CopyEvent
+
+
+class Uniquified(Message):
+    """Topic ``medialane.uniquified``: a finished uniquification job and its zip."""
+
+    job_id: str
+    object_key: str
+    download_url: str
+    expires_at: datetime
+    copies: int = Field(description="Copies made.")
+    files: int = Field(description="Files in the zip: the copies and manifest.json.")
+    size: int
+    failed: list[dict[str, Any]] = Field(description="Copies that could not be made, with their source and reason.")
+    manifest: dict[str, Any]
+    finished_at: datetime
+
+
 class StatusEvent(Message):
     """Topic ``medialane.status``: one step of a job; the status table folds these into JobView."""
 
@@ -133,6 +247,7 @@ class StatusEvent(Message):
     at: datetime
     ops: list[Op] | None = Field(None, description="The job's ops; set by the first (queued) event.")
     op: Op | None = Field(None, description="The op this event reports on, when it finished one.")
+    percent: int | None = Field(None, ge=0, le=100, description="Progress of a long op (uniquify: copies made).")
     result: dict[str, Any] | None = Field(None, description="The op's result, merged into JobView.result[op].")
     error: ErrorInfo | None = None
 
@@ -190,6 +305,7 @@ class ErrorBody(Message):
     success: Literal[False] = False
     error: str
     code: str
+    field: str | None = Field(None, description="The request parameter at fault, when one is; omitted otherwise.")
 
 
 class JobAccepted(Message):
@@ -205,6 +321,11 @@ TOPIC_MESSAGES: dict[str, type[Message]] = {
     "medialane.media": MediaReady,
     "medialane.metadata": MetadataResult,
     "medialane.phash": PHashRecord,
+    "medialane.stripped": StrippedFile,
+    "medialane.uniquify.jobs": UniquifyJob,
+    "medialane.uniquify.tasks": CopyOrder,
+    "medialane.uniquify.copies": CopyProgress,
+    "medialane.uniquified": Uniquified,
     "medialane.status": StatusEvent,
     "medialane.dlq": DeadLetter,
 }

@@ -54,6 +54,14 @@ class Settings(BaseSettings):
     max_upload_bytes: int = Field(100 * 1024 * 1024, gt=0, description="Largest accepted upload, bytes.")
     max_wait_seconds: float = Field(60.0, gt=0, description="Longest ?wait= a client may ask of POST /v1/jobs.")
 
+    public_base_url: str = Field(
+        "", description="Base URL clients reach the ingest service at, for download links (default: ingest host:port)."
+    )
+    link_secret: SecretStr = Field(
+        SecretStr(""), description="Key signing download links; every service must share it (the embedded stack generates one)."
+    )
+    link_ttl_seconds: int = Field(24 * 3600, gt=0, description="How long a download link works, seconds.")
+
     worker_host: str = Field("127.0.0.1", description="Host name other workers reach a worker's web server at.")
     worker_bind: str = Field("127.0.0.1", description="Address a worker's web server binds (0.0.0.0 in containers).")
     worker_port: int = Field(6066, description="Web port of a worker (job lookups are routed between workers).")
@@ -75,10 +83,17 @@ class Settings(BaseSettings):
         60.0, gt=0, description="How often a worker snapshots its pHash index replica to the object store."
     )
 
+    uniquify_max_copies: int = Field(100, ge=1, description="Most copies of each image one uniquify job may ask for.")
+    uniquify_max_images: int = Field(50, ge=1, description="Most source images in one uniquify job.")
+
     exiftool_path: str = Field("exiftool", description="The exiftool executable (>= 12.38).")
     exiftool_timeout: float = Field(20.0, gt=0, description="Longest exiftool may take on one file, seconds.")
 
     _csv = field_validator("expiring_prefixes", "worker_urls", "fetch_allow_hosts", mode="before")(_split_csv)
+
+    @property
+    def base_url(self) -> str:
+        return self.public_base_url.rstrip("/") or f"http://{self.ingest_host}:{self.ingest_port}"
 
     def env(self) -> dict[str, str]:
         """These settings as ``MEDIALANE_*`` variables, to hand to a child process."""

@@ -9,15 +9,25 @@ the replica.
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Callable
 from typing import TypeVar
 
 from faust.web import Request, Response, View
 
 from processors import delivery
-from processors.app import app, metadata_topic, phash_topic, settings, status_table, status_topic
-from schemas.errors import InvalidParameter
-from schemas.messages import ErrorBody, JobView, Message, MetadataResult, Op, PHashRecord, Status, StatusEvent
+from processors.app import (
+    app, copies_topic, metadata_topic, phash_topic, settings, status_table, status_topic, stripped_topic,
+    uniquified_topic, uniquify_table,
+)
+from schemas.errors import InvalidParameter, MedialaneError
+from schemas.messages import (
+    CopyProgress, ErrorBody, JobView, Message, MetadataResult, Op, PHashRecord, Status, StatusEvent, StrippedFile,
+    Uniquified, UniquifyJob, utcnow,
+)
+from sink import ledger
+from sink.archive import build_archive
+from sink.downloads import sign
 from sink.objects import ObjectStore, result_key
 from sink.similar import ReplicaFollower, parse_query
 from sink.status import fold
@@ -53,6 +63,59 @@ async def store_metadata(stream):
 async def store_phash(stream):
     await store_results(stream, PHashRecord, Op.PHASH, lambda record: record.model_dump(
         mode="json", exclude={"job_id", "name", "hashed_at"}))  # fmt: skip
+
+
+@app.agent(stripped_topic)
+async def store_strip(stream):
+    await store_results(stream, StrippedFile, Op.STRIP, lambda file: {
+        "downloadUrl": file.download_url, "expiresAt": file.expires_at.isoformat(), "size": file.size,
+        "format": file.format, "removed": file.removed, "kept": file.kept,
+    })  # fmt: skip
+
+
+@app.agent(copies_topic)
+async def gather_copies(stream):
+    """The fan-in: one ledger per job; the zip once every copy is made or has failed."""
+    async for event in stream.events():
+        progress = await delivery.decode(event, CopyProgress)
+        if progress is None:
+            continue
+        job_id = progress.event.job_id
+        current = uniquify_table.get(job_id.encode())
+        outcome = ledger.record(json.loads(current) if current is not None else None, progress.event)
+        uniquify_table[job_id.encode()] = json.dumps(outcome.ledger).encode()
+        try:
+            if outcome.retry is not None:
+                await delivery.order_copy(UniquifyJob.model_validate(outcome.ledger["job"]), outcome.retry)
+            elif outcome.complete:
+                await finish_uniquify(job_id, outcome.ledger)
+            elif outcome.progressed:
+                await delivery.report(job_id, Status.PROCESSING, percent=ledger.percent(outcome.ledger))
+        except Exception as exc:  # noqa: BLE001
+            await delivery.report_failure(job_id, exc)
+
+
+async def finish_uniquify(job_id: str, job_ledger: dict) -> None:
+    if not job_ledger["made"]:
+        reasons = sorted({failure["message"] for failure in job_ledger["failed"].values()})
+        raise MedialaneError(f"no copy could be made: {'; '.join(reasons)}", code="uniquify_failed")
+    key, size, document = await asyncio.to_thread(build_archive, store, job_id, job_ledger)
+    url, expires_at = sign(settings, key, key.rsplit("/", 1)[1])
+    result = Uniquified(
+        job_id=job_id, object_key=key, download_url=url, expires_at=expires_at, copies=len(job_ledger["made"]),
+        files=len(job_ledger["made"]) + 1, size=size, failed=document["failed"], manifest=document,
+        finished_at=utcnow(),
+    )  # fmt: skip
+    await delivery.publish(uniquified_topic, job_id, result)
+    uniquify_table[job_id.encode()] = json.dumps({**job_ledger, "zipped": True}).encode()
+
+
+@app.agent(uniquified_topic)
+async def store_uniquified(stream):
+    await store_results(stream, Uniquified, Op.UNIQUIFY, lambda done: {
+        "downloadUrl": done.download_url, "expiresAt": done.expires_at.isoformat(), "copies": done.copies,
+        "files": done.files, "size": done.size, "failed": done.failed, "list": done.manifest["copies"],
+    })  # fmt: skip
 
 
 @app.task

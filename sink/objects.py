@@ -11,6 +11,7 @@ from minio.commonconfig import ENABLED, Filter
 from minio.error import S3Error
 from minio.lifecycleconfig import Expiration, LifecycleConfig, Rule
 
+from schemas.errors import NotFound
 from schemas.settings import Settings
 
 PROBE_KEY = "tmp/.ready"
@@ -26,6 +27,27 @@ def request_key(job_id: str) -> str:
 
 def result_key(job_id: str, op: str) -> str:
     return f"results/{job_id}/{op}.json"
+
+
+def source_key(job_id: str, index: int) -> str:
+    return f"originals/{job_id}/{index}"
+
+
+def copy_key(job_id: str, task: dict) -> str:
+    return f"tmp/uniquify/{job_id}/copies/{task['source_index']}-{task['copy_index']}-{task.get('attempt', 0)}.jpg"
+
+
+def archive_key(job_id: str) -> str:
+    return f"tmp/uniquify/{job_id}/uniquified-{job_id}.zip"
+
+
+def donor_key(donor_id: int) -> str:
+    return f"donors/{donor_id}.exif"
+
+
+def stripped_key(job_id: str, name: str) -> str:
+    """Under tmp/, which the bucket's lifecycle rule empties after a day; ``name`` is a safe_name."""
+    return f"tmp/strip/{job_id}/{name}"
 
 
 class ObjectStore:
@@ -87,6 +109,24 @@ class ObjectStore:
 
     def get_json(self, key: str) -> Any:
         return json.loads(self.get_bytes(key))
+
+    def open(self, key: str):
+        """A streaming reader (``read(n)``, ``close()``, ``release_conn()``); NotFound when there is no object."""
+        try:
+            return self.client.get_object(self.bucket, key)
+        except S3Error as exc:
+            if exc.code in ("NoSuchKey", "NoSuchObject", "NotFound"):
+                raise NotFound("no such download", code="download_not_found") from exc
+            raise
+
+    def put_file(self, key: str, path: str, content_type: str) -> None:
+        self.client.fput_object(self.bucket, key, path, content_type=content_type)
+
+    def delete(self, key: str) -> None:
+        self.client.remove_object(self.bucket, key)
+
+    def list(self, prefix: str) -> list[str]:
+        return [item.object_name for item in self.client.list_objects(self.bucket, prefix=prefix, recursive=True)]
 
     def exists(self, key: str) -> bool:
         try:

@@ -44,7 +44,7 @@ def fold(view: JobView | None, event: StatusEvent) -> JobView:
         update={
             "status": status,
             "ops": ops,
-            "percent": 100 if status is Status.COMPLETED else (100 * done // len(ops) if ops else 0),
+            "percent": 100 if status is Status.COMPLETED else max(view.percent, event.percent or 0, 100 * done // max(len(ops), 1)),
             "result": result,
             "error": error,
             "updated_at": max(view.updated_at, event.at),

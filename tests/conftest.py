@@ -30,6 +30,7 @@ def settings(tmp_path_factory) -> Settings:
     test_settings = Settings(
         s3_access_key="test" + uuid.uuid4().hex[:8],
         s3_secret_key=uuid.uuid4().hex,
+        link_secret=uuid.uuid4().hex,
         fetch_allow_hosts=("127.0.0.1",),
         max_upload_bytes=5 * 1024 * 1024,
         exiftool_timeout=10,

@@ -6,12 +6,17 @@ These tests stop and start the session's shared processes, and leave them runnin
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import io
+
+from PIL import Image
 
 from conftest import poll_job
 from sink.objects import ObjectStore
 from sink.similar import SNAPSHOT_KEY
 from test_pipeline import CANON, submit
 from test_similar import hash_job
+from test_uniquify_pipeline import NIKON, download_zip, images_form
 
 
 async def test_killed_worker_loses_no_job(api, workers):
@@ -68,3 +73,22 @@ async def test_broker_restart_keeps_topics_and_statuses(api, stack, workers):
     assert after == finished
     assert fresh["status"] == "completed"
     assert hashed["job_id"] in await similar_ids(api, hashed["result"]["phash"]["phash"])
+
+
+async def test_worker_killed_mid_uniquify_still_gives_a_complete_zip(api, workers):
+    with Image.open(NIKON) as im:
+        out = io.BytesIO()
+        im.convert("RGB").resize((2400, 1600)).save(out, "JPEG", quality=90)
+    async with api.post("/v1/uniquify", data=images_form(("big.jpg", out.getvalue())), params={"copies": "16"}) as r:
+        job_id = (await r.json())["job_id"]
+    await asyncio.sleep(1.5)
+    workers.children[0].kill()
+    await asyncio.to_thread(workers.start, 0)
+
+    job = await poll_job(api, job_id, timeout=120)
+
+    assert job["status"] == "completed", job
+    archive = await download_zip(api, job["result"]["uniquify"]["downloadUrl"])
+    copies = [name for name in archive.namelist() if name.endswith(".jpg")]
+    assert len(copies) == len(set(copies)) == 16
+    assert len({hashlib.md5(archive.read(name)).hexdigest() for name in copies}) == 16
