@@ -8,7 +8,6 @@ compress like camera photos (about 0.2-0.3 bytes per pixel).
 """
 
 import argparse
-import io
 import os
 import sys
 import tempfile

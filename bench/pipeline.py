@@ -90,7 +90,7 @@ def main() -> None:
         finally:
             pipeline.stop()
     mean_kb = sum(map(len, jobs)) / len(jobs) / 1024
-    print(f"| jobs | mean size | workers | concurrency | jobs/s | p50 | p99 |\n|---|---|---|---|---|---|---|")
+    print("| jobs | mean size | workers | concurrency | jobs/s | p50 | p99 |\n|---|---|---|---|---|---|---|")
     print(
         f"| {len(jobs)} | {mean_kb:.0f} KB | {args.workers} | {args.concurrency} | {len(jobs) / elapsed:.1f} "
         f"| {percentile(latencies, 50) * 1000:.0f} ms | {percentile(latencies, 99) * 1000:.0f} ms |"

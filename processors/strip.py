@@ -46,7 +46,6 @@ Orientation, Copyright, MPF, FlashPix, Text, Trailer...
 
 from __future__ import annotations
 
-import json
 import re
 import struct
 import zlib
@@ -56,11 +55,11 @@ from typing import Any
 
 from processors.exiftool import ExifTool
 from processors.media_type import GIF, HEIC, HEIF, JPEG, MOV, MP4, PNG, TIFF, WEBP, MediaType, check_media
-from schemas.errors import CorruptMedia, ExtractFailed, InvalidParameter, MedialaneError
+from schemas.errors import CorruptMedia, ExtractFailed, MedialaneError
+from schemas.messages import DEFAULT_KEEP, KeepItem
 
-KEEP_OPTIONS = ("orientation", "icc", "copyright")
-KEEP_DEFAULT = frozenset({"orientation", "icc"})
-KEPT_GROUPS = {"orientation": "Orientation", "icc": "ICC_Profile", "copyright": "Copyright"}
+KEEP_DEFAULT = frozenset(DEFAULT_KEEP)
+KEPT_GROUPS = {KeepItem.ORIENTATION: "Orientation", KeepItem.ICC: "ICC_Profile", KeepItem.COPYRIGHT: "Copyright"}
 
 
 class StripUnsupported(MedialaneError):
@@ -79,32 +78,6 @@ class StripResult:
     @property
     def size(self) -> int:
         return len(self.data)
-
-
-def parse_keep(value: str | list[Any] | None) -> frozenset[str]:
-    """The keep set from a JSON list ('["icc"]'), a comma list ("icc,orientation") or a list; None → default."""
-    if value is None:
-        return KEEP_DEFAULT
-    if isinstance(value, str):
-        value = _keep_items(value)
-    for item in value:
-        if item not in KEEP_OPTIONS:
-            message = f"unknown keep item {item!r}: choose from {', '.join(KEEP_OPTIONS)}"
-            raise InvalidParameter(message, code="invalid_keep", field="keep")
-    return frozenset(value)
-
-
-def _keep_items(text: str) -> list[Any]:
-    if text.lstrip().startswith("["):
-        try:
-            items = json.loads(text)
-        except ValueError:
-            message = f"keep is not a JSON list: {text[:100]!r}"
-            raise InvalidParameter(message, code="invalid_keep", field="keep") from None
-        if not isinstance(items, list):
-            raise InvalidParameter("keep must be a list", code="invalid_keep", field="keep")
-        return items
-    return [item.strip() for item in text.split(",") if item.strip()]
 
 
 def strip_metadata(data: bytes, keep: frozenset[str], exiftool: ExifTool) -> StripResult:

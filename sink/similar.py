@@ -9,7 +9,6 @@ covers), then reads the topic from those offsets; docs/similar.md says how this 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import io
 import json
 import logging

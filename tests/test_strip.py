@@ -24,7 +24,6 @@ from processors.strip import (
     KEEP_DEFAULT,
     StripResult,
     metadata_groups,
-    parse_keep,
     strip_jpeg,
     strip_metadata,
     strip_png,
@@ -376,27 +375,6 @@ def test_truncated_png_is_corrupt(exiftool: ExifTool) -> None:
             strip_png(data, KEEP_DEFAULT)
         assert err.value.code == "corrupt_media"
 
-
-@pytest.mark.parametrize(
-    ("value", "keep"),
-    [
-        (None, KEEP_DEFAULT),
-        ("", frozenset()),
-        ("[]", frozenset()),
-        ('["icc", "copyright"]', frozenset({"icc", "copyright"})),
-        ("orientation, icc", frozenset({"orientation", "icc"})),
-        (["copyright"], frozenset({"copyright"})),
-    ],
-)
-def test_parse_keep(value, keep: frozenset[str]) -> None:
-    assert parse_keep(value) == keep
-
-
-@pytest.mark.parametrize("value", ["gps", '["icc", "xmp"]', "[1]", '{"icc": 1}', "[oops"])
-def test_parse_keep_refuses_unknown_items(value: str) -> None:
-    with pytest.raises(MedialaneError) as err:
-        parse_keep(value)
-    assert err.value.code == "invalid_keep" and err.value.status == 422
 
 
 def test_exiftool_write(exiftool: ExifTool) -> None:
