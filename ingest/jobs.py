@@ -28,6 +28,8 @@ from ingest.status import queued_view
 from sink.objects import original_key, request_key
 
 DEFAULT_OPS = (Op.METADATA,)
+# Uniquification takes many images and its own parameters: it has its own route, POST /v1/uniquify.
+JOB_OPS = (Op.METADATA, Op.PHASH, Op.STRIP)
 READ_CHUNK = 256 * 1024
 
 
@@ -73,9 +75,10 @@ def parse_ops(raw: object) -> list[Op]:
     names = parse_names(raw, "ops")
     if not names:
         raise InvalidParameter("ops must name at least one operation", code="invalid_ops")
-    known = {op.value for op in Op}
+    known = [op.value for op in JOB_OPS]
     if unknown := [name for name in names if name not in known]:
-        raise InvalidParameter(f"unknown op {unknown[0]!r}; known ops: {sorted(known)}", code="unknown_op")
+        hint = "; uniquify has its own route, POST /v1/uniquify" if Op.UNIQUIFY in unknown else ""
+        raise InvalidParameter(f"unknown op {unknown[0]!r}; known ops: {known}{hint}", code="unknown_op")
     return [Op(name) for name in names]
 
 
@@ -106,8 +109,14 @@ class Form:
     fields: dict[str, str]
 
 
+def require_multipart(request: web.Request) -> None:
+    if request.content_type != "multipart/form-data":
+        raise UnsupportedMedia(f"send multipart/form-data, not {request.content_type}", code="unsupported_content_type")
+
+
 async def read_form(request: web.Request) -> Form:
     """A multipart body: the ``file`` part within the upload limit, the other parts as text."""
+    require_multipart(request)
     limit = request.app[keys.SETTINGS].max_upload_bytes
     filename, data, fields = None, None, {}
     try:

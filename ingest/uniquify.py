@@ -14,11 +14,11 @@ import secrets
 from aiohttp import web
 
 from ingest import keys
-from ingest.jobs import accept, parse_wait, read_limited
+from ingest.jobs import accept, parse_wait, read_limited, require_multipart
 from processors.media_type import check_media
 from processors.names import safe_name
 from processors.uniquify import MAX_SEED, ExifMode, UniquifyParams, donor_exif, parse_params, uniquify_single
-from schemas.errors import EmptyFile, InvalidParameter, MalformedRequest, NotFound, TooLarge
+from schemas.errors import EmptyFile, InvalidParameter, MalformedRequest, NotFound
 from schemas.messages import UniquifyJob, UniquifySource, new_job_id, utcnow
 from sink.objects import donor_key, source_key
 
@@ -28,6 +28,7 @@ JOB_PARAMS = frozenset({"wait"})
 
 async def read_images(request: web.Request) -> list[tuple[str, bytes]]:
     """Every image part of a multipart body, each checked like an upload, in order."""
+    require_multipart(request)
     settings = request.app[keys.SETTINGS]
     images = []
     try:
@@ -35,7 +36,8 @@ async def read_images(request: web.Request) -> list[tuple[str, bytes]]:
             if part.name not in IMAGE_FIELDS:
                 continue
             if len(images) == settings.uniquify_max_images:
-                raise TooLarge(f"at most {settings.uniquify_max_images} images per job", code="too_many_images")
+                raise InvalidParameter(f"at most {settings.uniquify_max_images} images per job",
+                                       code="too_many_images", field="images")  # fmt: skip
             data = await read_limited(part, settings.max_upload_bytes)
             if not data:
                 raise EmptyFile(f"image {len(images) + 1} ({safe_name(part.filename)}) is empty")
@@ -83,7 +85,7 @@ async def uniquify_one(request: web.Request) -> web.Response:
     params, donor = await uniquify_params(request)
     (_, data), *rest = await read_images(request)
     if rest:
-        raise InvalidParameter("send exactly one image", code="too_many_images", field="image")
+        raise InvalidParameter("send exactly one image", code="too_many_images", field="images")
     store = request.app[keys.STORE]
     donor_exif_block = await asyncio.to_thread(store.get_bytes, donor) if donor else None
     seed = params.seed if params.seed is not None else secrets.randbelow(MAX_SEED)
@@ -94,7 +96,7 @@ async def uniquify_one(request: web.Request) -> web.Response:
 async def create_donor(request: web.Request) -> web.Response:
     (name, data), *rest = await read_images(request)
     if rest:
-        raise InvalidParameter("send exactly one image", code="too_many_images", field="image")
+        raise InvalidParameter("send exactly one image", code="too_many_images", field="images")
     block = await asyncio.to_thread(donor_exif, data)
     donor_id = secrets.randbelow(MAX_SEED) + 1
     store = request.app[keys.STORE]

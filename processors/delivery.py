@@ -46,9 +46,12 @@ async def dead_letter(event, reason: str) -> None:
         key=key, reason=reason, payload=payload, at=utcnow(),
     )  # fmt: skip
     await dlq_topic.send(key=message.key, value=letter.model_dump_json().encode())
-    if key is not None and is_job_id(key) and message.topic != status_topic.get_topic_name():
-        # The key still names the job: end it with the reason rather than leave it queued forever.
-        await report_failure(key, MedialaneError(f"a {message.topic} message was unreadable: {reason}", code="invalid_message"))
+    job_id = (key or "").split("/")[0]
+    if is_job_id(job_id) and message.topic != status_topic.get_topic_name():
+        # The key still names the job (copy orders are keyed job/source/copy/attempt): end it with the
+        # reason rather than leave it unfinished forever.
+        failure = MedialaneError(f"a {message.topic} message was unreadable: {reason}", code="invalid_message")
+        await report_failure(job_id, failure)
 
 
 async def report(

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from schemas.errors import NotFound
+from schemas.errors import MedialaneError, NotFound
 from sink.downloads import LinkExpired, sign, verify
 from sink.objects import ObjectStore
 from test_rejections import expect_error
@@ -39,6 +39,12 @@ def test_a_link_signed_with_another_secret_is_not_found(settings):
     token = sign(other, "tmp/a/b.jpg", "b.jpg")[0].rsplit("/", 1)[1]
     with pytest.raises(NotFound):
         verify(settings, token)
+
+
+def test_no_link_is_signed_without_a_secret(settings):
+    unset = settings.model_copy(update={"link_secret": settings.link_secret.__class__("")})
+    with pytest.raises(MedialaneError, match="LINK_SECRET"):
+        sign(unset, "tmp/a/b.jpg", "b.jpg")
 
 
 async def test_download_streams_the_object(api, settings, stack):

@@ -13,15 +13,19 @@ from conftest import poll_job
 from schemas.export import schema_files
 from schemas.messages import TOPIC_MESSAGES
 from test_pipeline import CANON, upload
+from test_uniquify_pipeline import uniquify
 
 POISON = b"poison: not a message"
 
 
 @pytest.fixture(scope="module")
 async def traffic(api, settings, file_server):
-    """Every kind of message: a job with every op, a URL job, a failing job, a dead letter."""
-    async with api.post("/v1/jobs", data=upload(CANON, '["metadata", "phash"]'), params={"wait": "30"}) as response:
+    """Every kind of message: a job with every op, a uniquification, a URL job, a failing job, a dead letter."""
+    ops = '["metadata", "phash", "strip"]'
+    async with api.post("/v1/jobs", data=upload(CANON, ops), params={"wait": "30"}) as response:
         assert (await response.json())["status"] == "completed"
+    job = await uniquify(api, ("canon.jpg", CANON.read_bytes()), copies="2")
+    assert job["status"] == "completed"
     async with api.post("/v1/jobs", json={"url": f"{file_server}/samples/exif-samples/jpg/Canon_40D.jpg"}) as response:
         await poll_job(api, (await response.json())["job_id"])
     async with api.post("/v1/jobs", json={"url": f"{file_server}/samples/README.md"}) as response:

@@ -6,11 +6,12 @@ import asyncio
 import hashlib
 import io
 import json
+import uuid
 import zipfile
 
 import aiohttp
 import pytest
-from aiokafka import AIOKafkaConsumer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from PIL import Image
 
 from conftest import SAMPLES, poll_job
@@ -168,3 +169,36 @@ async def test_no_images(api):
     form.add_field("other", "x", content_type="text/plain")
     async with api.post("/v1/uniquify", data=form) as response:
         await expect_error(response, 400, "missing_file")
+
+
+async def test_uniquify_is_not_an_op_of_v1_jobs(api):
+    form = aiohttp.FormData()
+    form.add_field("file", NIKON.read_bytes(), filename="a.jpg", content_type="image/jpeg")
+    form.add_field("ops", '["uniquify"]')
+    async with api.post("/v1/jobs", data=form) as response:
+        body = await expect_error(response, 422, "unknown_op")
+    assert "POST /v1/uniquify" in body["error"]
+
+
+@pytest.mark.parametrize("path", ["/v1/uniquify", "/v1/uniquify/single", "/v1/exif-donors"])
+async def test_a_body_that_is_not_multipart(api, path):
+    async with api.post(path, json={"images": []}) as response:
+        await expect_error(response, 415, "unsupported_content_type")
+
+
+async def test_an_unreadable_copy_order_fails_its_job(api, settings):
+    job_id = str(uuid.uuid4())
+    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap)
+    await producer.start()
+    try:
+        await producer.send_and_wait("medialane.uniquify.tasks", b"poison order", key=f"{job_id}/0/1/0".encode())
+    finally:
+        await producer.stop()
+    async with asyncio.timeout(20):
+        while True:
+            async with api.get(f"/v1/jobs/{job_id}") as response:
+                if response.status == 200:
+                    job = await response.json()
+                    break
+            await asyncio.sleep(0.1)
+    assert (job["status"], job["error"]["code"]) == ("failed", "invalid_message")
