@@ -6,6 +6,7 @@ These tests stop and start the session's shared processes, and leave them runnin
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import io
 
@@ -41,21 +42,25 @@ async def test_status_table_and_index_survive_restart_of_every_worker(api, setti
 
     async with api.get(f"/v1/jobs/{finished['job_id']}") as response:
         after = await response.json()
-    found = await similar_ids(api, phash)
+    found = await similar_ids(api, phash, finished["job_id"])
 
     assert after == finished
     assert finished["job_id"] in found
     assert "restored from snapshot" in "".join(w.log_tail(400) for w in workers.children)
 
 
-async def similar_ids(api, phash: str) -> set[str]:
-    """Job ids at distance 0, once a worker's replica has caught up (503 until then)."""
-    async with asyncio.timeout(30):
-        while True:
-            async with api.get("/v1/similar", params={"phash": phash, "max_distance": "0", "limit": "1000"}) as response:
-                if response.status == 200:
-                    return {r["job_id"] for r in (await response.json())["results"]}
-            await asyncio.sleep(0.1)
+async def similar_ids(api, phash: str, expected: str) -> set[str]:
+    """Job ids at distance 0 once ``expected`` is among them; a replica answers 503 until it has caught up."""
+    params = {"phash": phash, "max_distance": "0", "limit": "1000"}
+    ids: set[str] = set()
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(10):
+            while expected not in ids:
+                async with api.get("/v1/similar", params=params) as response:
+                    if response.status == 200:
+                        ids = {r["job_id"] for r in (await response.json())["results"]}
+                await asyncio.sleep(0.05)
+    return ids
 
 
 async def test_broker_restart_keeps_topics_and_statuses(api, stack, workers):
@@ -72,7 +77,7 @@ async def test_broker_restart_keeps_topics_and_statuses(api, stack, workers):
 
     assert after == finished
     assert fresh["status"] == "completed"
-    assert hashed["job_id"] in await similar_ids(api, hashed["result"]["phash"]["phash"])
+    assert hashed["job_id"] in await similar_ids(api, hashed["result"]["phash"]["phash"], hashed["job_id"])
 
 
 async def test_worker_killed_mid_uniquify_still_gives_a_complete_zip(api, workers):

@@ -183,7 +183,6 @@ def test_rejections_name_the_field(query, field):
     assert isinstance(error, InvalidParameter)
     assert (error.status, error.code, error.field) == (422, "invalid_parameter", field)
     assert error.message.startswith(f"{field}: ")
-    assert error.to_dict() == {"code": "invalid_parameter", "message": error.message, "field": field}
 
 
 # --- plan and layout ----------------------------------------------------------------------------
