@@ -14,6 +14,7 @@ import contextlib
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from ingest.workers import WorkerError, Workers
+from processors.offsets import end_offsets
 from schemas.errors import NotFound
 from schemas.messages import JobRecord, JobView, Status, StatusEvent, is_job_id
 from schemas.settings import Settings
@@ -53,6 +54,7 @@ class StatusWatcher:
     """Follows the status topic from its end, for jobs someone is waiting on."""
 
     def __init__(self, settings: Settings) -> None:
+        self.bootstrap = settings.kafka_bootstrap
         self.consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, enable_auto_commit=False)
         self.watched: dict[str, tuple[JobView, asyncio.Future[JobView]]] = {}
         self.task: asyncio.Task | None = None
@@ -62,10 +64,9 @@ class StatusWatcher:
         partitions = self.consumer.partitions_for_topic(STATUS_TOPIC) or set()
         assignment = [TopicPartition(STATUS_TOPIC, p) for p in partitions]
         self.consumer.assign(assignment)
-        await self.consumer.seek_to_end(*assignment)
-        # Resolve the end offsets now: events published after start() returns are never missed.
-        for tp in assignment:
-            await self.consumer.position(tp)
+        # Positioned before start() returns: events published after it are never missed.
+        for tp, end in (await end_offsets(self.bootstrap, assignment)).items():
+            self.consumer.seek(tp, end)
         self.task = asyncio.create_task(self._follow())
 
     async def stop(self) -> None:

@@ -7,12 +7,38 @@ Every topic is keyed by job id as raw UTF-8 bytes and carries JSON the stages va
 from __future__ import annotations
 
 import faust
+from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread, Consumer, Transport
 
+from processors.offsets import end_offsets
 from schemas.settings import get_settings
 
 settings = get_settings()
 
-app = faust.App(
+
+class FetchedHighwatersThread(AIOKafkaConsumerThread):
+    async def _highwaters(self, partitions):
+        bootstrap = ",".join(url.authority for url in self.app.conf.broker_consumer)
+        return await end_offsets(bootstrap, list(partitions))
+
+
+class FetchedHighwatersConsumer(Consumer):
+    def _new_consumer_thread(self):
+        return FetchedHighwatersThread(self, loop=self.loop, beacon=self.beacon)
+
+
+class FetchedHighwatersTransport(Transport):
+    """Faust's aiokafka transport, with table recovery reading changelogs to their true end
+    (processors/offsets.py says why)."""
+
+    Consumer = FetchedHighwatersConsumer
+
+
+class MedialaneApp(faust.App):
+    def _new_transport(self):
+        return FetchedHighwatersTransport(self.conf.broker_consumer, self)
+
+
+app = MedialaneApp(
     "medialane",
     broker=[f"kafka://{server}" for server in settings.kafka_bootstrap.split(",")],
     store="memory://",
@@ -25,6 +51,10 @@ app = faust.App(
     broker_heartbeat_interval=settings.kafka_heartbeat_interval,
     consumer_auto_offset_reset="earliest",
     producer_acks=-1,
+    # A rebalance must not wait for in-flight events to drain: a worker busy with a long copy then
+    # misses the new generation and holds its partitions for minutes. Results are idempotent, so
+    # the events it did not finish are simply processed again by the partitions' new owner.
+    stream_wait_empty=False,
     web_bind=settings.worker_bind,
     web_host=settings.worker_host,
     web_port=settings.worker_port,

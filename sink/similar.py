@@ -20,6 +20,7 @@ import numpy as np
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from pydantic import ValidationError
 
+from processors.offsets import end_offsets
 from processors.phash import ALGORITHM, ALGORITHM_VERSION, parse_hash
 from processors.phash_index import MAX_DISTANCE, PHashIndex
 from schemas.errors import InvalidParameter
@@ -189,7 +190,7 @@ class ReplicaFollower:
             await consumer.stop()
 
     async def _follow(self, consumer: AIOKafkaConsumer, partitions: list[TopicPartition]) -> None:
-        ends = await consumer.end_offsets(partitions)
+        ends = await end_offsets(self.settings.kafka_bootstrap, partitions)
         last_snapshot, changed = time.monotonic(), False
         while True:
             for tp, records in (await consumer.getmany(timeout_ms=100, max_records=5000)).items():

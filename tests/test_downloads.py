@@ -71,3 +71,14 @@ async def test_link_to_a_deleted_object_answers_404(api, settings, stack):
     url, _ = sign(settings, "tmp/tests/never-written.bin", "x.bin")
     async with api.get(path_of(url)) as response:
         await expect_error(response, 404, "download_not_found")
+
+
+async def test_a_link_stops_working_when_its_shortened_lifetime_ends(api, settings, stack):
+    await asyncio.to_thread(ObjectStore(settings).put_bytes, "tmp/tests/short.bin", b"soon gone")
+    short_lived = settings.model_copy(update={"link_ttl_seconds": 1})
+    url, _ = sign(short_lived, "tmp/tests/short.bin", "short.bin")
+    async with api.get(path_of(url)) as response:
+        assert response.status == 200
+    await asyncio.sleep(1.1)
+    async with api.get(path_of(url)) as response:
+        await expect_error(response, 410, "link_expired")

@@ -10,6 +10,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from conftest import poll_job
+from processors.offsets import end_offsets
 from schemas.export import schema_files
 from schemas.messages import TOPIC_MESSAGES
 from test_pipeline import CANON, upload
@@ -55,7 +56,7 @@ async def read_topic(settings, topic: str) -> list[bytes]:
         partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
         consumer.assign(partitions)
         await consumer.seek_to_beginning(*partitions)
-        ends = await consumer.end_offsets(partitions)
+        ends = await end_offsets(settings.kafka_bootstrap, partitions)
         records = []
         while [tp for tp in partitions if await consumer.position(tp) < ends[tp]]:
             for batch in (await consumer.getmany(timeout_ms=500)).values():

@@ -1,0 +1,35 @@
+"""End offsets as fetch responses report them.
+
+Tansu 0.6 answers ListOffsets(latest), which ``end_offsets`` asks, with a stale offset, while every fetch
+response carries the partition's true high watermark. Whatever waits to "catch up to the end" (a Faust
+table's recovery, a replica's readiness, a watcher starting at the end) asks here instead; on Apache
+Kafka both answers agree.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+FETCH_WAIT_MS = 20
+
+
+async def end_offsets(bootstrap: str, partitions: list[TopicPartition], timeout: float = 10.0) -> dict:
+    if not partitions:
+        return {}
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False,
+                                fetch_max_wait_ms=FETCH_WAIT_MS)  # fmt: skip
+    await consumer.start()
+    try:
+        listed = await consumer.end_offsets(partitions)
+        consumer.assign(partitions)
+        for tp in partitions:
+            # Fetching from just before the listed end keeps the response small when it is right.
+            consumer.seek(tp, max(listed[tp] - 1, 0))
+        async with asyncio.timeout(timeout):
+            while any(consumer.highwater(tp) is None for tp in partitions):
+                await consumer.getmany(timeout_ms=FETCH_WAIT_MS * 5, max_records=1)
+        return {tp: max(listed[tp], consumer.highwater(tp)) for tp in partitions}
+    finally:
+        await consumer.stop()
