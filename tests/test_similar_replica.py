@@ -61,7 +61,7 @@ def test_limit_applies_after_merging():
 
 
 def test_snapshot_round_trip_keeps_hashes_info_and_offsets():
-    replica = replica_of(record("a", "00000000000000ff", "sa"), record("b", "0f0f0f0f0f0f0f0f", "sb"))
+    replica = replica_of(record("a", "00000000000000ff", "aa" * 32), record("b\nc", "0f0f0f0f0f0f0f0f", "bb" * 32))
     replica.offsets = {0: 5, 3: 9}
     restored = SimilarityReplica.restore(replica.snapshot())
     assert restored.offsets == {0: 5, 3: 9}
