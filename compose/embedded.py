@@ -18,7 +18,9 @@ import sys
 import socket
 import subprocess
 import time
+import urllib.error
 import urllib.request
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -245,6 +247,21 @@ class EmbeddedStack:
         self.object_store.stop()
 
 
+def http_status(url: str) -> int | None:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return response.status
+    except urllib.error.HTTPError as exc:
+        return exc.code
+    except OSError:
+        return None
+
+
+def worker_ready(url: str) -> bool:
+    """A worker is ready when it answers a routed table lookup: 404 for a job that does not exist."""
+    return http_status(f"{url}/jobs/{uuid.uuid4()}") == 404
+
+
 class EmbeddedPipeline:
     """The whole pipeline on the embedded stack: object store, broker, topics, workers, ingest."""
 
@@ -281,11 +298,7 @@ class EmbeddedPipeline:
         wait_for(self._ready, 120, "the ingest service and the workers", self.ingest)
 
     def _ready(self) -> bool:
-        try:
-            with urllib.request.urlopen(f"{self.url}/readyz", timeout=2) as response:
-                return response.status == 200
-        except OSError:
-            return False
+        return http_status(f"{self.url}/readyz") == 200 and all(map(worker_ready, self.settings.worker_urls))
 
     def dead_children(self) -> list[str]:
         return [child.name for child in self.children if not child.alive()]

@@ -16,7 +16,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from compose.embedded import Child, EmbeddedPipeline, isolated_settings
+from compose.embedded import Child, EmbeddedPipeline, isolated_settings, worker_ready
 from ingest.app import create_app
 from ingest.publisher import create_topics
 from schemas.settings import Settings
@@ -71,14 +71,13 @@ class Workers:
         self.wait_ready(*indexes)
 
     def wait_ready(self, *indexes: int, timeout: float = 60) -> None:
-        """Ready means the worker's web server answers a routed table lookup (404 for an unknown job)."""
         deadline = time.monotonic() + timeout
         pending = set(indexes or range(WORKERS))
         while pending:
             for i in list(pending):
                 if not self.children[i].alive():
                     raise RuntimeError(f"worker {i} died:\n{self.children[i].log_tail(40)}")
-                if _lookup_status(self.settings.worker_urls[i]) == 404:
+                if worker_ready(self.settings.worker_urls[i]):
                     pending.discard(i)
             if time.monotonic() > deadline:
                 raise TimeoutError(f"workers {pending} not ready:\n{self.children[min(pending)].log_tail(40)}")
@@ -87,19 +86,6 @@ class Workers:
     def stop(self) -> None:
         for child in self.children:
             child.stop()
-
-
-def _lookup_status(url: str) -> int | None:
-    import urllib.error
-    import urllib.request
-
-    try:
-        with urllib.request.urlopen(f"{url}/jobs/{uuid.uuid4()}", timeout=2) as response:
-            return response.status
-    except urllib.error.HTTPError as exc:
-        return exc.code
-    except OSError:
-        return None
 
 
 @pytest.fixture(scope="session")
