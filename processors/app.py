@@ -51,10 +51,6 @@ app = MedialaneApp(
     broker_heartbeat_interval=settings.kafka_heartbeat_interval,
     consumer_auto_offset_reset="earliest",
     producer_acks=-1,
-    # A rebalance must not wait for in-flight events to drain: a worker busy with a long copy then
-    # misses the new generation and holds its partitions for minutes. Results are idempotent, so
-    # the events it did not finish are simply processed again by the partitions' new owner.
-    stream_wait_empty=False,
     web_bind=settings.worker_bind,
     web_host=settings.worker_host,
     web_port=settings.worker_port,

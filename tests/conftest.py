@@ -13,6 +13,7 @@ from pathlib import Path
 
 import aiohttp
 import pytest
+from aiokafka import AIOKafkaProducer
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
@@ -141,3 +142,23 @@ async def poll_job(api: aiohttp.ClientSession, job_id: str, timeout: float = 30)
         if body["status"] in ("completed", "failed") or time.monotonic() > deadline:
             return body
         await asyncio.sleep(0.1)
+
+
+async def produce(settings: Settings, topic: str, value: bytes, key: bytes) -> None:
+    """One raw message, as a foreign or broken producer would send it."""
+    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap)
+    await producer.start()
+    try:
+        await producer.send_and_wait(topic, value, key=key)
+    finally:
+        await producer.stop()
+
+
+async def known_job(api: aiohttp.ClientSession, job_id: str, timeout: float = 20) -> dict:
+    """The job document of a job no POST created, once the status table has it."""
+    async with asyncio.timeout(timeout):
+        while True:
+            async with api.get(f"/v1/jobs/{job_id}") as response:
+                if response.status == 200:
+                    return await response.json()
+            await asyncio.sleep(0.1)

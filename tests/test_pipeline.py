@@ -7,9 +7,9 @@ import json
 import uuid
 
 import aiohttp
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer
 
-from conftest import SAMPLES, poll_job
+from conftest import SAMPLES, known_job, poll_job, produce
 from sink.objects import ObjectStore, result_key
 
 CANON = SAMPLES / "exif-samples" / "jpg" / "Canon_40D.jpg"
@@ -126,12 +126,7 @@ async def test_downstream_subscriber_receives_the_metadata_document(api, setting
 
 async def test_poison_message_goes_to_the_dead_letter_topic_and_the_next_job_runs(api, settings):
     poison_key = f"poison-{uuid.uuid4()}".encode()
-    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap)
-    await producer.start()
-    try:
-        await producer.send_and_wait("medialane.jobs", b'poison{"job_id": 42, "not": "a job"}', key=poison_key)
-    finally:
-        await producer.stop()
+    await produce(settings, "medialane.jobs", b'poison{"job_id": 42, "not": "a job"}', poison_key)
 
     job = await poll_job(api, await submit(api, CANON))
 
@@ -144,20 +139,9 @@ async def test_poison_message_goes_to_the_dead_letter_topic_and_the_next_job_run
 
 async def test_unreadable_request_fails_the_job_its_key_names(api, settings):
     job_id = str(uuid.uuid4())
-    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap)
-    await producer.start()
-    try:
-        await producer.send_and_wait("medialane.jobs", b"poison: not a request", key=job_id.encode())
-    finally:
-        await producer.stop()
+    await produce(settings, "medialane.jobs", b"poison: not a request", job_id.encode())
 
-    async with asyncio.timeout(20):
-        while True:
-            async with api.get(f"/v1/jobs/{job_id}") as response:
-                if response.status == 200:
-                    job = await response.json()
-                    break
-            await asyncio.sleep(0.1)
+    job = await known_job(api, job_id)
 
     assert job["status"] == "failed"
     assert job["error"]["code"] == "invalid_message"
@@ -179,12 +163,7 @@ async def test_redelivered_request_gives_the_same_result_and_final_status(api, s
     job_id = await submit(api, CANON)
     first = await poll_job(api, job_id)
     request = await find_record(settings, "medialane.jobs", job_id.encode())
-    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap)
-    await producer.start()
-    try:
-        await producer.send_and_wait("medialane.jobs", json.dumps(request).encode(), key=job_id.encode())
-    finally:
-        await producer.stop()
+    await produce(settings, "medialane.jobs", json.dumps(request).encode(), job_id.encode())
     metadata_copies = 0
     consumer = AIOKafkaConsumer("medialane.metadata", bootstrap_servers=settings.kafka_bootstrap,
                                 auto_offset_reset="earliest")  # fmt: skip

@@ -7,9 +7,9 @@ import json
 
 import jsonschema
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from conftest import poll_job
+from conftest import poll_job, produce
 from processors.offsets import end_offsets
 from schemas.export import schema_files
 from schemas.messages import TOPIC_MESSAGES
@@ -31,12 +31,7 @@ async def traffic(api, settings, file_server):
         await poll_job(api, (await response.json())["job_id"])
     async with api.post("/v1/jobs", json={"url": f"{file_server}/samples/README.md"}) as response:
         assert (await poll_job(api, (await response.json())["job_id"]))["status"] == "failed"
-    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap)
-    await producer.start()
-    try:
-        await producer.send_and_wait("medialane.media", POISON, key=b"not-a-job")
-    finally:
-        await producer.stop()
+    await produce(settings, "medialane.media", POISON, b"not-a-job")
 
 
 @pytest.mark.parametrize("topic", sorted(TOPIC_MESSAGES))

@@ -1,6 +1,8 @@
 """Restarts lose nothing: the status table comes back from its changelog, the broker from the object store.
 
-These tests stop and start the session's shared processes, and leave them running again.
+These tests stop and start the session's shared processes, and leave them running again. The
+uniquification test runs first: after several kill-and-restart cycles within a few seconds, Tansu's
+group coordinator has been seen to leave a job's partitions idle (see the closing note of issue 2).
 """
 
 from __future__ import annotations
@@ -18,6 +20,25 @@ from sink.similar import SNAPSHOT_KEY
 from test_pipeline import CANON, submit
 from test_similar import hash_job
 from test_uniquify_pipeline import NIKON, download_zip, images_form
+
+
+async def test_worker_killed_mid_uniquify_still_gives_a_complete_zip(api, workers):
+    with Image.open(NIKON) as im:
+        out = io.BytesIO()
+        im.convert("RGB").resize((2400, 1600)).save(out, "JPEG", quality=90)
+    async with api.post("/v1/uniquify", data=images_form(("big.jpg", out.getvalue())), params={"copies": "16"}) as r:
+        job_id = (await r.json())["job_id"]
+    await asyncio.sleep(1.5)
+    workers.children[0].kill()
+    await asyncio.to_thread(workers.start, 0)
+
+    job = await poll_job(api, job_id, timeout=120)
+
+    assert job["status"] == "completed", job
+    archive = await download_zip(api, job["result"]["uniquify"]["downloadUrl"])
+    copies = [name for name in archive.namelist() if name.endswith(".jpg")]
+    assert len(copies) == len(set(copies)) == 16
+    assert len({hashlib.md5(archive.read(name)).hexdigest() for name in copies}) == 16
 
 
 async def test_killed_worker_loses_no_job(api, workers):
@@ -78,22 +99,3 @@ async def test_broker_restart_keeps_topics_and_statuses(api, stack, workers):
     assert after == finished
     assert fresh["status"] == "completed"
     assert hashed["job_id"] in await similar_ids(api, hashed["result"]["phash"]["phash"], hashed["job_id"])
-
-
-async def test_worker_killed_mid_uniquify_still_gives_a_complete_zip(api, workers):
-    with Image.open(NIKON) as im:
-        out = io.BytesIO()
-        im.convert("RGB").resize((2400, 1600)).save(out, "JPEG", quality=90)
-    async with api.post("/v1/uniquify", data=images_form(("big.jpg", out.getvalue())), params={"copies": "16"}) as r:
-        job_id = (await r.json())["job_id"]
-    await asyncio.sleep(1.5)
-    workers.children[0].kill()
-    await asyncio.to_thread(workers.start, 0)
-
-    job = await poll_job(api, job_id, timeout=120)
-
-    assert job["status"] == "completed", job
-    archive = await download_zip(api, job["result"]["uniquify"]["downloadUrl"])
-    copies = [name for name in archive.namelist() if name.endswith(".jpg")]
-    assert len(copies) == len(set(copies)) == 16
-    assert len({hashlib.md5(archive.read(name)).hexdigest() for name in copies}) == 16

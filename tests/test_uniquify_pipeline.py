@@ -11,10 +11,10 @@ import zipfile
 
 import aiohttp
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer
 from PIL import Image
 
-from conftest import SAMPLES, poll_job
+from conftest import SAMPLES, known_job, poll_job, produce
 from test_rejections import expect_error
 
 NIKON = SAMPLES / "exif-samples" / "jpg" / "Nikon_D70.jpg"
@@ -188,17 +188,6 @@ async def test_a_body_that_is_not_multipart(api, path):
 
 async def test_an_unreadable_copy_order_fails_its_job(api, settings):
     job_id = str(uuid.uuid4())
-    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap)
-    await producer.start()
-    try:
-        await producer.send_and_wait("medialane.uniquify.tasks", b"poison order", key=f"{job_id}/0/1/0".encode())
-    finally:
-        await producer.stop()
-    async with asyncio.timeout(20):
-        while True:
-            async with api.get(f"/v1/jobs/{job_id}") as response:
-                if response.status == 200:
-                    job = await response.json()
-                    break
-            await asyncio.sleep(0.1)
+    await produce(settings, "medialane.uniquify.tasks", b"poison order", f"{job_id}/0/1/0".encode())
+    job = await known_job(api, job_id)
     assert (job["status"], job["error"]["code"]) == ("failed", "invalid_message")
