@@ -20,9 +20,10 @@ up: setup
 test: setup
 	$(BIN)/python -m pytest
 
+# Every benchmark, one after the other (figures in docs/benchmarks.md); about 15 minutes.
 bench: setup
-	$(BIN)/python bench/metadata.py
-	$(BIN)/python bench/pipeline.py
+	for b in metadata pipeline phash phash_index similar_restart searchable strip uniquify_loop uniquify; do \
+		$(BIN)/python -m bench.$$b || exit 1; done
 
 schemas: setup
 	$(BIN)/medialane schemas

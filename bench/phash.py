@@ -1,6 +1,6 @@
 """pHash speed on >= 8 MP JPEGs against stock imagehash, and agreement with it on every sample image.
 
-    python bench/phash.py [--rounds N]
+    python -m bench.phash [--rounds N]
 
 Hashing is pinned to one core. The large JPEGs are the real >= 8 MP samples plus camera samples
 upscaled to 12 MP with film grain (written to a temporary directory, never kept), so that they
@@ -9,7 +9,6 @@ compress like camera photos (about 0.2-0.3 bytes per pixel).
 
 import argparse
 import os
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -18,10 +17,9 @@ import imagehash
 import numpy as np
 from PIL import Image, ImageOps
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from processors.phash import hamming, phash_image  # noqa: E402
-from schemas.errors import MedialaneError  # noqa: E402
+from processors.phash import hamming, phash_image
+from schemas.errors import MedialaneError
 
 SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "samples"
 JPEGS = SAMPLES / "exif-samples" / "jpg"

@@ -1,6 +1,6 @@
 """PHashIndex query latency and memory at 1M and 10M hashes, against a numpy brute-force scan.
 
-    python bench/phash_index.py [--sizes 1000000 10000000] [--queries 1000]
+    python -m bench.phash_index [--sizes 1000000 10000000] [--queries 1000]
 
 Pinned to one core. For each size and distribution (uniform random hashes, the hard case, and
 clusters of near-duplicates, like real collections), the index is built and its tail filled to one
@@ -11,15 +11,11 @@ and the time to restore from it and to rebuild from a stream of (id, hash) recor
 
 import argparse
 import os
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from processors.phash_index import PHashIndex  # noqa: E402
+from processors.phash_index import PHashIndex
 
 ALGORITHM = "dct-phash-8/imagehash-4.3@1"
 RADII = (4, 8, 12)
@@ -28,17 +24,14 @@ TAIL_LIMIT = 65536
 CLUSTER_SIZE = 50
 BRUTE_FORCE_SECONDS = 8.0
 
-
 def uniform(rng: np.random.Generator, count: int) -> np.ndarray:
     return rng.integers(0, 2**64, count, dtype=np.uint64, endpoint=False)
-
 
 def clustered(rng: np.random.Generator, count: int) -> np.ndarray:
     centres = uniform(rng, count // CLUSTER_SIZE)
     # The AND of four random words sets each bit with probability 1/16: members differ by about 4 bits.
     noise = np.bitwise_and.reduce([uniform(rng, count) for _ in range(4)])
     return centres[rng.integers(0, len(centres), count)] ^ noise
-
 
 def queries(rng: np.random.Generator, hashes: np.ndarray, count: int) -> list[int]:
     picked = hashes[rng.integers(0, len(hashes), count)]
@@ -47,12 +40,10 @@ def queries(rng: np.random.Generator, hashes: np.ndarray, count: int) -> list[in
     )
     return (picked ^ flips).tolist()
 
-
 def brute_force(hashes: np.ndarray, query: int, max_distance: int, limit: int) -> list[int]:
     distances = np.bitwise_count(hashes ^ np.uint64(query))
     positions = np.flatnonzero(distances <= max_distance)
     return positions[np.argsort(distances[positions], kind="stable")[:limit]].tolist()
-
 
 def latencies_ms(run, queries_: list[int]) -> np.ndarray:
     timings = []
@@ -62,11 +53,9 @@ def latencies_ms(run, queries_: list[int]) -> np.ndarray:
         timings.append(time.perf_counter_ns() - started)
     return np.array(timings) / 1e6
 
-
 def percentiles(timings: np.ndarray) -> str:
     p50, p99 = np.percentile(timings, [50, 99])
     return f"p50 {p50:7.3f} ms  p99 {p99:7.3f} ms"
-
 
 def filled_index(hashes: np.ndarray) -> tuple[PHashIndex, float]:
     """The index of all hashes with the last TAIL_LIMIT - 1 in its tail, and the time of one merge."""
@@ -80,7 +69,6 @@ def filled_index(hashes: np.ndarray) -> tuple[PHashIndex, float]:
     for position, hash_ in enumerate(hashes[merged:].tolist(), merged):
         index.add(position, hash_)
     return index, merge_seconds
-
 
 def bench_queries(label: str, hashes: np.ndarray, query_count: int, rng: np.random.Generator) -> None:
     started = time.perf_counter()
@@ -102,11 +90,9 @@ def bench_queries(label: str, hashes: np.ndarray, query_count: int, rng: np.rand
               f"brute force {percentiles(scan_timings)} ({len(checked)} queries) | "
               f"p50 speed-up {np.median(scan_timings) / np.median(index_timings):6.1f}x | {found:.1f} results/query")
 
-
 def rss_bytes() -> int:
     with open("/proc/self/statm") as statm:
         return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-
 
 def bench_restore(rng: np.random.Generator, count: int) -> None:
     hashes = clustered(rng, count)
@@ -133,7 +119,6 @@ def bench_restore(rng: np.random.Generator, count: int) -> None:
     print(f"  restore from snapshot: {restore_seconds:.2f} s")
     print(f"  rebuild from a stream of {count:,} add(id, hash) calls: {stream_seconds:.2f} s")
 
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[1_000_000, 10_000_000])
@@ -145,7 +130,6 @@ def main() -> None:
     for count in args.sizes:
         for name, generate in [("uniform", uniform), ("clustered", clustered)]:
             bench_queries(f"{name} {count:,}", generate(rng, count), args.queries, rng)
-
 
 if __name__ == "__main__":
     main()

@@ -4,7 +4,7 @@ Starts its own embedded pipeline on free ports (two workers by default), posts e
 ``?wait=60`` from a bounded number of concurrent clients, and reports jobs/s and the p50/p99 time
 from POST to ``completed``. These figures are the baseline later changes are held to.
 
-    python bench/pipeline.py [--jobs 500] [--concurrency 16] [--workers 2]
+    python -m bench.pipeline [--jobs 500] [--concurrency 16] [--workers 2]
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Uniquification copies/s: ``make_copy`` against a plain single-process Pillow loop doing the same work.
 
-    python bench/uniquify_loop.py [--copies N] [--rounds N]
+    python -m bench.uniquify_loop [--copies N] [--rounds N]
 
 The plain loop is the baseline the pipeline benchmark compares against: the textbook Pillow calls for
 the same transforms (exif_transpose, rotate then crop away the corners, crop the sides, the three
@@ -14,18 +14,16 @@ import argparse
 import io
 import os
 import random
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 from PIL import Image, ImageEnhance, ImageOps
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.phash import synthesise  # noqa: E402
-from processors.metadata import jpeg_quality  # noqa: E402
-from processors.uniquify import (  # noqa: E402
+from bench.phash import synthesise
+from processors.metadata import jpeg_quality
+from processors.uniquify import (
     Flip,
     Transforms,
     UniquifyParams,

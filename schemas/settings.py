@@ -84,6 +84,9 @@ class Settings(BaseSettings):
     )
 
     uniquify_max_copies: int = Field(100, ge=1, description="Most copies of each image one uniquify job may ask for.")
+    uniquify_redrive_seconds: float = Field(
+        15.0, gt=0, description="A uniquify job with no copy made for this long has its missing copies ordered again."
+    )
     uniquify_max_images: int = Field(50, ge=1, description="Most source images in one uniquify job.")
 
     exiftool_path: str = Field("exiftool", description="The exiftool executable (>= 12.38).")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import Callable
 from typing import TypeVar
 
@@ -20,6 +21,7 @@ from processors.app import (
     app, copies_topic, metadata_topic, phash_topic, settings, status_table, status_topic, stripped_topic,
     uniquified_topic, uniquify_table,
 )
+from processors.uniquify import UniquifyParams, plan_copies
 from schemas.errors import InvalidParameter, MedialaneError
 from schemas.messages import (
     CopyProgress, ErrorBody, JobView, Message, MetadataResult, Op, PHashRecord, Status, StatusEvent, StrippedFile,
@@ -83,6 +85,8 @@ async def gather_copies(stream):
         job_id = progress.event.job_id
         current = uniquify_table.get(job_id.encode())
         outcome = ledger.record(json.loads(current) if current is not None else None, progress.event)
+        if outcome.progressed:
+            outcome.ledger["progressed_at"] = time.time()
         uniquify_table[job_id.encode()] = json.dumps(outcome.ledger).encode()
         try:
             if outcome.retry is not None:
@@ -108,6 +112,32 @@ async def finish_uniquify(job_id: str, job_ledger: dict) -> None:
     )  # fmt: skip
     await delivery.publish(uniquified_topic, job_id, result)
     uniquify_table[job_id.encode()] = json.dumps({**job_ledger, "zipped": True}).encode()
+
+
+redriven: dict[str, float] = {}
+
+
+@app.timer(interval=settings.uniquify_redrive_seconds)
+async def redrive_stalled_copies() -> None:
+    """Orders again the copies of a job that has made no progress for a while.
+
+    At-least-once delivery means a copy order or its result can be delivered late, but a worker crash
+    at the wrong moment has been seen to leave a job waiting on copies nobody is making. Orders are
+    idempotent (a copy already in the ledger is ignored), so ordering the missing ones again is safe.
+    """
+    now = time.time()
+    for key, value in list(uniquify_table.items()):
+        job_ledger = json.loads(value)
+        job_id = key.decode()
+        last = max(job_ledger.get("progressed_at", now), redriven.get(job_id, 0))
+        if job_ledger["job"] is None or job_ledger["zipped"] or now - last < settings.uniquify_redrive_seconds:
+            continue
+        redriven[job_id] = now
+        job = UniquifyJob.model_validate(job_ledger["job"])
+        done = job_ledger["made"].keys() | job_ledger["failed"].keys()
+        for task in plan_copies(UniquifyParams.model_validate(job.params), [s.name for s in job.sources], job.seed):
+            if ledger.task_key(task.model_dump()) not in done:
+                await delivery.order_copy(job, task.model_dump())
 
 
 @app.agent(uniquified_topic)
