@@ -30,6 +30,14 @@ async def end_offsets(bootstrap: str, partitions: list[TopicPartition], timeout:
         async with asyncio.timeout(timeout):
             while any(consumer.highwater(tp) is None for tp in partitions):
                 await consumer.getmany(timeout_ms=FETCH_WAIT_MS * 5, max_records=1)
-        return {tp: max(listed[tp], consumer.highwater(tp)) for tp in partitions}
+            ends = {tp: max(listed[tp], consumer.highwater(tp)) for tp in partitions}
+            # After a restart Tansu has served records past the high watermark it reports: read on
+            # from there until a fetch brings nothing more.
+            for tp in partitions:
+                consumer.seek(tp, ends[tp])
+            while batches := await consumer.getmany(timeout_ms=FETCH_WAIT_MS * 5):
+                for tp, records in batches.items():
+                    ends[tp] = max(ends[tp], records[-1].offset + 1)
+        return ends
     finally:
         await consumer.stop()
