@@ -19,6 +19,7 @@ from aiohttp import hdrs
 from aiohttp.abc import AbstractResolver, ResolveResult
 from yarl import URL
 
+from processors.names import safe_name
 from schemas.errors import FetchFailed, UrlForbidden
 from schemas.settings import Settings
 
@@ -26,12 +27,10 @@ IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 _SCHEMES = ("http", "https")
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
-_MAX_FILENAME = 200
 _FALLBACK_FILENAME = "download"
 
 # The last label of a host that URL parsers (WHATWG, inet_aton) read as an IPv4 number.
 _IPV4_NUMBER = re.compile(r"\d+|0x[0-9a-f]*", re.IGNORECASE)
-_UNSAFE_FILENAME_CHARS = re.compile(r"[^\w.\- ]")
 
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
 _SITE_LOCAL = ipaddress.ip_network("fec0::/10")
@@ -67,7 +66,7 @@ class Target:
 
 @dataclass(frozen=True)
 class Fetched:
-    """A fetched body; ``url`` is where the redirects ended and ``filename`` is safe to use as a path."""
+    """A fetched body; ``url`` is where the redirects ended; ``filename`` went through ``safe_name``."""
 
     body: bytes
     url: str
@@ -261,12 +260,4 @@ def _too_large(url: URL, limit: int) -> FetchFailed:
 
 def _filename(response: aiohttp.ClientResponse) -> str:
     disposition = response.content_disposition
-    return _sanitise_filename((disposition and disposition.filename) or response.url.name)
-
-
-def _sanitise_filename(raw: str) -> str:
-    # Keep only the last path component and drop leading dots, so the name can never climb out
-    # of a directory or hide itself.
-    name = re.split(r"[/\\]", raw)[-1]
-    name = _UNSAFE_FILENAME_CHARS.sub("_", name).strip(". ")
-    return name[:_MAX_FILENAME] or _FALLBACK_FILENAME
+    return safe_name((disposition and disposition.filename) or response.url.name, fallback=_FALLBACK_FILENAME)
