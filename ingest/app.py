@@ -6,7 +6,7 @@ import aiohttp
 from aiohttp import web
 
 from ingest import downloads, health, jobs, keys, similar, uniquify
-from ingest.errors import error_middleware
+from ingest.errors import RenderError, error_middleware
 from ingest.publisher import Publisher, create_topics
 from ingest.status import JobStatus, StatusWatcher
 from ingest.workers import Workers
@@ -14,6 +14,8 @@ from schemas.settings import Settings, get_settings
 from sink.objects import ObjectStore
 
 MULTIPART_OVERHEAD = 1024 * 1024
+# Error renderers of the drop-in routes, by route-name prefix (see ingest/errors.py).
+DIALECTS: dict[str, RenderError] = {}
 
 
 async def kafka_clients(app: web.Application):
@@ -38,7 +40,7 @@ async def http_client(app: web.Application):
 def create_app(settings: Settings | None = None) -> web.Application:
     settings = settings or get_settings()
     app = web.Application(
-        middlewares=[error_middleware], client_max_size=settings.max_upload_bytes + MULTIPART_OVERHEAD
+        middlewares=[error_middleware(DIALECTS)], client_max_size=settings.max_upload_bytes + MULTIPART_OVERHEAD
     )
     app[keys.SETTINGS] = settings
     app[keys.STORE] = ObjectStore(settings)

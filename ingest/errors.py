@@ -1,17 +1,25 @@
-"""Every error leaves the API as ``{"success": false, "error": <message>, "code": <machine code>}``."""
+"""Every error leaves the API in the error shape of the route's dialect.
+
+Native routes answer ``{"success": false, "error": <message>, "code": <machine code>}``. A drop-in
+route of a reference API is named ``"<dialect>.<name>"`` (``exiftools.extract``) and its errors are
+rendered by that dialect's ``render_error``, so clients of the hosted API see the bodies they parse.
+"""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Mapping
 
 from aiohttp import web
 
-from schemas.errors import MedialaneError
+from schemas.errors import MedialaneError, RateLimited
 from schemas.messages import ErrorBody
 
 log = logging.getLogger(__name__)
 
-_HTTP_CODES = {404: "route_not_found", 405: "method_not_allowed", 413: "file_too_large"}
+_HTTP_CODES = {401: "invalid_api_key", 404: "route_not_found", 405: "method_not_allowed", 413: "file_too_large"}
+
+RenderError = Callable[[MedialaneError], web.Response]
 
 
 def error_response(status: int, message: str, code: str, field: str | None = None) -> web.Response:
@@ -19,16 +27,40 @@ def error_response(status: int, message: str, code: str, field: str | None = Non
     return web.json_response(body, status=status)
 
 
-@web.middleware
-async def error_middleware(request: web.Request, handler) -> web.StreamResponse:
-    try:
-        return await handler(request)
-    except MedialaneError as exc:
-        return error_response(exc.status, exc.message, exc.code, exc.field)
-    except web.HTTPException as exc:
-        if exc.status < 400:
-            raise
-        return error_response(exc.status, exc.reason, _HTTP_CODES.get(exc.status, "http_error"))
-    except Exception:
-        log.exception("unhandled error on %s %s", request.method, request.path)
-        return error_response(500, "internal server error", "internal_error")
+def native_error(error: MedialaneError) -> web.Response:
+    return error_response(error.status, error.message, error.code, error.field)
+
+
+def as_error(exc: web.HTTPException) -> MedialaneError:
+    error = MedialaneError(exc.reason, code=_HTTP_CODES.get(exc.status, "http_error"))
+    error.status = exc.status
+    return error
+
+
+def dialect_of(request: web.Request) -> str | None:
+    name = request.match_info.route.name
+    return name.split(".", 1)[0] if name and "." in name else None
+
+
+def error_middleware(dialects: Mapping[str, RenderError]):
+    """The one error middleware; ``dialects`` maps a route-name prefix to its error renderer."""
+
+    @web.middleware
+    async def middleware(request: web.Request, handler) -> web.StreamResponse:
+        try:
+            return await handler(request)
+        except MedialaneError as exc:
+            error = exc
+        except web.HTTPException as exc:
+            if exc.status < 400:
+                raise
+            error = as_error(exc)
+        except Exception:
+            log.exception("unhandled error on %s %s", request.method, request.path)
+            error = MedialaneError("internal server error")
+        response = dialects.get(dialect_of(request), native_error)(error)
+        if isinstance(error, RateLimited):
+            response.headers["Retry-After"] = str(error.retry_after)
+        return response
+
+    return middleware

@@ -68,3 +68,19 @@ class ExtractFailed(MedialaneError):
 
 class Unavailable(MedialaneError):
     status, code = 503, "unavailable"
+
+
+class Unauthorized(MedialaneError):
+    """No API key, or one that is unknown or revoked."""
+
+    status, code = 401, "invalid_api_key"
+
+
+class RateLimited(MedialaneError):
+    """A key's request rate or concurrent-job cap is exceeded; ``retry_after`` seconds tells when to come back."""
+
+    status, code = 429, "rate_limited"
+
+    def __init__(self, message: str, *, retry_after: int, code: str | None = None) -> None:
+        super().__init__(message, code=code)
+        self.retry_after = retry_after
