@@ -1,4 +1,4 @@
-"""docs/openapi.yaml against the code: valid OpenAPI 3.1, the app's routes, and the exported API schemas."""
+"""ingest/openapi.yaml against the code: valid OpenAPI 3.1, the app's routes, and the exported API schemas."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from ingest.app import create_app
 from schemas.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
-SPEC = yaml.safe_load((ROOT / "docs" / "openapi.yaml").read_text())
+SPEC = yaml.safe_load((ROOT / "ingest" / "openapi.yaml").read_text())
 COMPONENTS = SPEC["components"]["schemas"]
 HTTP_METHODS = {"get", "put", "post", "delete", "patch", "options", "head", "trace"}
 
