@@ -24,12 +24,12 @@ from processors.uniquify import parse_params
 from schemas.settings import Settings
 
 
-async def run_job(url: str, sources: list[bytes], copies: int) -> float:
+async def run_job(url: str, key: str, sources: list[bytes], copies: int) -> float:
     form = aiohttp.FormData()
     for index, data in enumerate(sources):
         form.add_field("images", data, filename=f"source-{index}.jpg", content_type="image/jpeg")
     params = {**QUERY, "copies": str(copies), "seed": str(SEED)}
-    async with aiohttp.ClientSession(base_url=url) as session:
+    async with aiohttp.ClientSession(base_url=url, headers={"X-API-Key": key}) as session:
         started = time.perf_counter()
         async with session.post("/v1/uniquify", data=form, params=params) as response:
             job_id = (await response.json())["job_id"]
@@ -47,11 +47,14 @@ async def run_job(url: str, sources: list[bytes], copies: int) -> float:
 
 def pipeline_seconds(workers: int, sources: list[bytes], copies: int) -> float:
     with tempfile.TemporaryDirectory() as data_dir:
-        pipeline = EmbeddedPipeline(isolated_settings(Settings(), Path(data_dir), workers))
+        # Polling every 50 ms must not meet the per-key rate limit.
+        settings = Settings(rate_limit_per_second=10_000, rate_limit_burst=10_000)
+        pipeline = EmbeddedPipeline(isolated_settings(settings, Path(data_dir), workers))
         pipeline.start()
         try:
-            asyncio.run(run_job(pipeline.url, sources[:1], 1))
-            return asyncio.run(run_job(pipeline.url, sources, copies))
+            key, _ = pipeline.first_key()
+            asyncio.run(run_job(pipeline.url, key, sources[:1], 1))
+            return asyncio.run(run_job(pipeline.url, key, sources, copies))
         finally:
             pipeline.stop()
 

@@ -300,6 +300,14 @@ class EmbeddedPipeline:
     def _ready(self) -> bool:
         return http_status(f"{self.url}/readyz") == 200 and all(map(worker_ready, self.settings.worker_urls))
 
+    def first_key(self):
+        """A new API key and its record when the store has none yet (so the API is never open); else None."""
+        from sink.apikeys import KeyStore
+        from sink.objects import ObjectStore
+
+        store = KeyStore(ObjectStore(self.settings))
+        return None if store.list() else store.create("first key")
+
     def dead_children(self) -> list[str]:
         return [child.name for child in self.children if not child.alive()]
 

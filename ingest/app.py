@@ -5,17 +5,26 @@ from __future__ import annotations
 import aiohttp
 from aiohttp import web
 
-from ingest import downloads, health, jobs, keys, similar, uniquify
+from ingest import apidocs, auth, downloads, health, jobs, keys, similar, uniquify
+from ingest.accesslog import RedactingAccessLogger
+from ingest.compat import exiftools, imagekit, imgfactory, media_metadata, qiniu
 from ingest.errors import RenderError, error_middleware
 from ingest.publisher import Publisher, create_topics
 from ingest.status import JobStatus, StatusWatcher
 from ingest.workers import Workers
 from schemas.settings import Settings, get_settings
+from sink.apikeys import KeyStore
 from sink.objects import ObjectStore
 
 MULTIPART_OVERHEAD = 1024 * 1024
 # Error renderers of the drop-in routes, by route-name prefix (see ingest/errors.py).
-DIALECTS: dict[str, RenderError] = {}
+DIALECTS: dict[str, RenderError] = {
+    media_metadata.DIALECT: media_metadata.render_error,
+    imgfactory.DIALECT: imgfactory.render_error,
+    exiftools.DIALECT: exiftools.render_error,
+    imagekit.DIALECT: imagekit.render_error,
+    qiniu.DIALECT: qiniu.render_error,
+}
 
 
 async def kafka_clients(app: web.Application):
@@ -39,13 +48,19 @@ async def http_client(app: web.Application):
 
 def create_app(settings: Settings | None = None) -> web.Application:
     settings = settings or get_settings()
+    store = ObjectStore(settings)
+    guard = auth.Guard(settings, KeyStore(store))
+    # The error middleware is outermost, so the guard's refusals are rendered in the route's dialect.
     app = web.Application(
-        middlewares=[error_middleware(DIALECTS)], client_max_size=settings.max_upload_bytes + MULTIPART_OVERHEAD
+        middlewares=[error_middleware(DIALECTS), auth.middleware(guard)],
+        client_max_size=settings.max_upload_bytes + MULTIPART_OVERHEAD,
     )
     app[keys.SETTINGS] = settings
-    app[keys.STORE] = ObjectStore(settings)
+    app[keys.STORE] = store
+    app[keys.GUARD] = guard
     app.cleanup_ctx.extend([kafka_clients, http_client])
     app.router.add_post("/v1/jobs", jobs.create_job)
+    app.router.add_get("/v1/jobs", jobs.list_jobs)
     app.router.add_get("/v1/jobs/{job_id}", jobs.get_job)
     app.router.add_get("/v1/jobs/{job_id}/similar", similar.similar_to_job)
     app.router.add_get("/v1/similar", similar.similar_to_hash)
@@ -59,9 +74,18 @@ def create_app(settings: Settings | None = None) -> web.Application:
     app.router.add_delete("/v1/exif-donors/{donor_id}", uniquify.delete_donor)
     app.router.add_get("/healthz", health.healthz)
     app.router.add_get("/readyz", health.readyz)
+    media_metadata.add_routes(app.router)
+    imgfactory.add_routes(app.router)
+    exiftools.add_routes(app.router)
+    imagekit.add_routes(app.router)
+    qiniu.add_routes(app.router)
+    app.router.add_get("/openapi.json", apidocs.openapi_json)
+    app.router.add_get("/docs", apidocs.docs_page)
+    app.router.add_get("/docs/static/{name}", apidocs.docs_asset)
     return app
 
 
 def run(settings: Settings | None = None) -> None:
     settings = settings or get_settings()
-    web.run_app(create_app(settings), host=settings.ingest_host, port=settings.ingest_port, print=None)
+    web.run_app(create_app(settings), host=settings.ingest_host, port=settings.ingest_port, print=None,
+                access_log_class=RedactingAccessLogger)  # fmt: skip

@@ -1,40 +1,19 @@
-"""``GET /v1/downloads/{token}``: an expiring link's object, streamed from the object store."""
+"""``GET /v1/downloads/{token}``: an expiring link's object, streamed from the object store; with
+``?exif``, its EXIF tags in Qiniu's shape (ingest/compat/qiniu.py)."""
 
 from __future__ import annotations
 
-import asyncio
-import mimetypes
-from urllib.parse import quote
-
 from aiohttp import web
 
-from ingest import keys
+from ingest import auth, keys
+from ingest.compat import qiniu
+from ingest.streaming import stream_object
 from sink.downloads import verify
 
-CHUNK = 256 * 1024
 
-
-def content_disposition(filename: str) -> str:
-    ascii_name = filename.encode("ascii", "replace").decode().replace('"', "_").replace("?", "_")
-    return f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(filename)}"
-
-
+@auth.public
 async def download(request: web.Request) -> web.StreamResponse:
     key, filename = verify(request.app[keys.SETTINGS], request.match_info["token"])
-    reader = await asyncio.to_thread(request.app[keys.STORE].open, key)
-    try:
-        response = web.StreamResponse(
-            headers={
-                "Content-Type": mimetypes.guess_type(filename)[0] or "application/octet-stream",
-                "Content-Disposition": content_disposition(filename),
-                "Content-Length": reader.headers["Content-Length"],
-            }
-        )
-        await response.prepare(request)
-        while chunk := await asyncio.to_thread(reader.read, CHUNK):
-            await response.write(chunk)
-        await response.write_eof()
-        return response
-    finally:
-        reader.close()
-        reader.release_conn()
+    if "exif" in request.query:
+        return await qiniu.object_exif(request, key, filename)
+    return await stream_object(request, key, filename)

@@ -11,8 +11,9 @@ import logging
 from collections.abc import Callable, Mapping
 
 from aiohttp import web
+from aiohttp.http_exceptions import BadHttpMessage
 
-from schemas.errors import MedialaneError, RateLimited
+from schemas.errors import MalformedRequest, MedialaneError, RateLimited
 from schemas.messages import ErrorBody
 
 log = logging.getLogger(__name__)
@@ -47,6 +48,7 @@ def error_middleware(dialects: Mapping[str, RenderError]):
 
     @web.middleware
     async def middleware(request: web.Request, handler) -> web.StreamResponse:
+        allow = None
         try:
             return await handler(request)
         except MedialaneError as exc:
@@ -55,12 +57,19 @@ def error_middleware(dialects: Mapping[str, RenderError]):
             if exc.status < 400:
                 raise
             error = as_error(exc)
+            allow = exc.headers.get("Allow")
+        except BadHttpMessage as exc:
+            # aiohttp parses a multipart part's headers only when the handler reads the part.
+            error = MalformedRequest(f"malformed request body: {exc.message}")
         except Exception:
             log.exception("unhandled error on %s %s", request.method, request.path)
             error = MedialaneError("internal server error")
         response = dialects.get(dialect_of(request), native_error)(error)
         if isinstance(error, RateLimited):
             response.headers["Retry-After"] = str(error.retry_after)
+        if allow is not None:
+            # 405 names the methods the route has (RFC 9110).
+            response.headers["Allow"] = allow
         return response
 
     return middleware

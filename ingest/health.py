@@ -6,13 +6,15 @@ import asyncio
 
 from aiohttp import web
 
-from ingest import keys
+from ingest import auth, keys
 
 
+@auth.public
 async def healthz(request: web.Request) -> web.Response:
     return web.json_response({"success": True, "status": "alive"})
 
 
+@auth.public
 async def readyz(request: web.Request) -> web.Response:
     checks = {"broker": request.app[keys.PUBLISHER].ping(), "object_store": asyncio.to_thread(request.app[keys.STORE].ping)}
     results = {}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from ingest.auth import Guard
 from ingest.publisher import Publisher
 from ingest.status import JobStatus, StatusWatcher
 from ingest.workers import Workers
@@ -16,3 +17,4 @@ PUBLISHER = web.AppKey("publisher", Publisher)
 WATCHER = web.AppKey("watcher", StatusWatcher)
 JOB_STATUS = web.AppKey("job_status", JobStatus)
 WORKERS = web.AppKey("workers", Workers)
+GUARD = web.AppKey("guard", Guard)

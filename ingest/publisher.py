@@ -45,7 +45,8 @@ class Publisher:
 
     async def submit(self, record: JobRecord, topic: str, job: Message) -> None:
         """The job's queued status first, then the job: its first status event precedes any stage's."""
-        queued = StatusEvent(job_id=record.job_id, status=Status.QUEUED, at=record.created_at, ops=record.ops)
+        queued = StatusEvent(job_id=record.job_id, status=Status.QUEUED, at=record.created_at, ops=record.ops,
+                             owner=record.owner, client_id=record.client_id, webhook_url=record.webhook_url)  # fmt: skip
         await self.send("medialane.status", record.job_id, queued)
         await self.send(topic, record.job_id, job)
 

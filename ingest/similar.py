@@ -1,16 +1,18 @@
 """Near-duplicate search: by hash, by uploaded image, by job; and the Hamming distance of two hashes.
 
 Parameters are checked here, so a bad one is refused even with no worker up; the search itself runs on
-a worker, whose replica of the index holds every hash.
+a worker, whose replica of the index holds every hash and returns only the caller's: a key never sees
+another key's jobs, as with ``GET /v1/jobs/{job_id}``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 
 from aiohttp import web
 
-from ingest import keys
+from ingest import auth, keys
 from ingest.jobs import read_form
 from processors.media_type import check_media
 from processors.phash import hamming, phash_image
@@ -25,7 +27,9 @@ async def search(request: web.Request, query: SimilarQuery) -> web.Response:
             "transforms=mirror needs the image, not only its hash: use POST /v1/similar or /v1/jobs/{job_id}/similar",
             code="invalid_transforms",
         )
-    found = await request.app[keys.WORKERS].get_ok("/similar", query.as_params())
+    # The caller's key, whatever the query string says: every search route comes through here.
+    mine = dataclasses.replace(query, owner=request[auth.CALLER].key_id)
+    found = await request.app[keys.WORKERS].get_ok("/similar", mine.as_params())
     return web.json_response(found)
 
 
@@ -44,7 +48,7 @@ async def similar_to_image(request: web.Request) -> web.Response:
 
 async def similar_to_job(request: web.Request) -> web.Response:
     job_id = request.match_info["job_id"]
-    view = await request.app[keys.JOB_STATUS].lookup(job_id)
+    view = await request.app[keys.JOB_STATUS].lookup(job_id, request[auth.CALLER].key_id)
     hashed = view.result.get(Op.PHASH)
     if view.status is not Status.COMPLETED or hashed is None:
         raise InvalidParameter(

@@ -2,33 +2,57 @@
 
 ``JobStatus.lookup`` asks any worker (the worker routes to the owner of the job's partition). A job
 the table has not folded yet is still known from its request record, so a job id that
-``POST /v1/jobs`` returned never answers 404. ``StatusWatcher`` folds status events for the jobs a
-request is waiting on, with the same ``fold`` as the table, to answer ``?wait`` without polling.
+``POST /v1/jobs`` returned never answers 404. Only the API key that made a job sees it; to any other
+it answers exactly as an unknown id does. Each job also has an entry
+``owners/{key_id}/{inverted time}-{job_id}``, so listing that prefix gives a key's jobs newest first.
+``StatusWatcher`` folds status events for the jobs a request is waiting on, with the same ``fold`` as
+the table, to answer ``?wait`` without polling.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
+import time
+from datetime import datetime
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from ingest.workers import WorkerError, Workers
 from processors.offsets import end_offsets
-from schemas.errors import NotFound
-from schemas.messages import JobRecord, JobView, Status, StatusEvent, is_job_id
+from schemas.errors import InvalidParameter, MedialaneError, NotFound
+from schemas.messages import JobRecord, JobView, Status, StatusEvent, WebhookView, is_job_id
 from schemas.settings import Settings
-from sink.objects import ObjectStore, request_key
+from sink.objects import ObjectStore, owner_prefix, request_key
 from sink.status import fold
 
 STATUS_TOPIC = "medialane.status"
+# Microseconds are subtracted from this so that later jobs sort first (it lasts until the year 2286).
+TIME_CEILING = 10**16
+CURSOR = re.compile(r"[0-9]{16}-[0-9a-f-]{36}")
 
 
 def queued_view(record: JobRecord) -> JobView:
     return JobView(
         job_id=record.job_id, status=Status.QUEUED, percent=0, ops=record.ops,
-        created_at=record.created_at, updated_at=record.created_at,
+        created_at=record.created_at, updated_at=record.created_at, owner=record.owner, id=record.client_id,
+        webhook=WebhookView(url=record.webhook_url) if record.webhook_url else None,
     )  # fmt: skip
+
+
+def owner_entry(owner: str, created_at: datetime, job_id: str) -> str:
+    """The object naming ``job_id`` under its owner's prefix; names sort newest first."""
+    micros = round(created_at.timestamp() * 1_000_000)
+    return f"{owner_prefix(owner)}{TIME_CEILING - micros:016d}-{job_id}"
+
+
+def job_id_of_entry(entry: str) -> str:
+    return entry.rsplit("/", 1)[1].split("-", 1)[1]
+
+
+SETTLE_SECONDS = 2.0
+SETTLE_POLL_SECONDS = 0.02
 
 
 class JobStatus:
@@ -36,18 +60,53 @@ class JobStatus:
         self.workers = workers
         self.store = store
 
-    async def lookup(self, job_id: str) -> JobView:
+    async def lookup(self, job_id: str, owner: str | None) -> JobView:
+        """The job, if ``owner`` (a key_id) made it. ``owner=None`` finds anyone's job: only for the routes
+        public by design, which rely on job ids being unguessable."""
+        unknown = NotFound(f"no job with id {job_id}", code="job_not_found")
         if not is_job_id(job_id):
-            raise NotFound(f"no job with id {job_id}", code="job_not_found")
+            raise unknown
         status, document = await self.workers.get(f"/jobs/{job_id}")
         if status == 200:
-            return JobView.model_validate(document)
-        if status != 404:
+            view = JobView.model_validate(document)
+        elif status != 404:
             raise WorkerError(status, document)
-        if not await asyncio.to_thread(self.store.exists, request_key(job_id)):
-            raise NotFound(f"no job with id {job_id}", code="job_not_found")
-        record = await asyncio.to_thread(self.store.get_json, request_key(job_id))
-        return queued_view(JobRecord.model_validate(record))
+        elif await asyncio.to_thread(self.store.exists, request_key(job_id)):
+            record = await asyncio.to_thread(self.store.get_json, request_key(job_id))
+            view = queued_view(JobRecord.model_validate(record))
+        else:
+            raise unknown
+        if owner is not None and view.owner != owner:
+            raise unknown
+        return view
+
+    async def settled(self, view: JobView, owner: str) -> JobView:
+        """The ended job as the status table has it, once the table has folded its end.
+
+        The watcher sees a job end as soon as its last event is published; the table folds that event a
+        moment later. Answering from the table means a lookup made right after a ``?wait`` answer never
+        shows an older state than the answer did. Should the table lag beyond ``SETTLE_SECONDS``, the
+        watcher's view is the answer.
+        """
+        deadline = time.monotonic() + SETTLE_SECONDS
+        while time.monotonic() < deadline:
+            with contextlib.suppress(MedialaneError):
+                stored = await self.lookup(view.job_id, owner)
+                if stored.status.terminal:
+                    return stored
+            await asyncio.sleep(SETTLE_POLL_SECONDS)
+        return view
+
+    async def owned(self, owner: str, limit: int, cursor: str | None = None) -> tuple[list[JobView], str | None]:
+        """A page of ``owner``'s jobs, newest first, and the cursor of the next page (None on the last)."""
+        if cursor is not None and not CURSOR.fullmatch(cursor):
+            raise InvalidParameter("cursor is not one this API returned", code="invalid_cursor", field="cursor")
+        prefix = owner_prefix(owner)
+        start = prefix + cursor if cursor else None
+        entries = await asyncio.to_thread(self.store.list_page, prefix, start, limit + 1)
+        page = entries[:limit]
+        views = await asyncio.gather(*(self.lookup(job_id_of_entry(entry), owner) for entry in page))
+        return list(views), page[-1][len(prefix):] if len(entries) > limit else None
 
 
 class StatusWatcher:

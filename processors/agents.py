@@ -66,7 +66,7 @@ async def ready_media(request: JobRequest) -> MediaReady:
         await asyncio.to_thread(store.put_bytes, source.object_key, fetched.body, kind.mime)
     return MediaReady(
         job_id=request.job_id, ops=request.ops, options=request.options, name=request.name,
-        object_key=source.object_key, size=source.size, sha256=source.sha256, mime=source.mime,
+        object_key=source.object_key, size=source.size, sha256=source.sha256, mime=source.mime, owner=request.owner,
     )  # fmt: skip
 
 
@@ -99,7 +99,7 @@ async def hash_image(media: MediaReady, data: bytes) -> None:
     record = PHashRecord(
         job_id=media.job_id, name=media.name, phash=hashed.hash, mirrored_phash=hashed.mirrored_hash,
         algorithm=hashed.algorithm, algorithm_version=hashed.algorithm_version, sha256=hashed.sha256,
-        width=hashed.width, height=hashed.height, hashed_at=utcnow(),
+        width=hashed.width, height=hashed.height, hashed_at=utcnow(), owner=media.owner,
     )  # fmt: skip
     await delivery.publish(phash_topic, media.job_id, record)
 

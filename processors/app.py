@@ -73,22 +73,20 @@ copy_tasks_topic = _topic("medialane.uniquify.tasks")
 copies_topic = _topic("medialane.uniquify.copies")
 uniquified_topic = _topic("medialane.uniquified")
 status_topic = _topic("medialane.status")
+webhooks_topic = _topic("medialane.webhooks")
 dlq_topic = _topic("medialane.dlq")
 
-# bytes keys and values make Faust pick the raw serializer for both: the key bytes are the job id
-# exactly as the producers wrote it, so lookups are routed to the partition that holds the job.
-status_table = app.Table(
-    "status",
-    key_type=bytes,
-    value_type=bytes,
-    partitions=settings.topic_partitions,
-    help="JobView JSON by job id (UTF-8), folded from medialane.status.",
-)
 
-uniquify_table = app.Table(
-    "uniquify",
-    key_type=bytes,
-    value_type=bytes,
-    partitions=settings.topic_partitions,
-    help="Each uniquification job's ledger (sink/ledger.py) by job id, folded from medialane.uniquify.copies.",
+def _table(name: str, help: str) -> faust.Table:
+    # bytes keys and values make Faust pick the raw serializer for both: the key bytes are the job id
+    # exactly as the producers wrote it, so lookups are routed to the partition that holds the job.
+    return app.Table(name, key_type=bytes, value_type=bytes, partitions=settings.topic_partitions, help=help)
+
+
+status_table = _table("status", "JobView JSON by job id (UTF-8), folded from medialane.status.")
+uniquify_table = _table(
+    "uniquify", "Each uniquification job's ledger (sink/ledger.py) by job id, folded from medialane.uniquify.copies."
+)
+webhooks_table = _table(
+    "webhooks", "Each webhook delivery (sink/webhooks.py) by job id, folded from medialane.webhooks; kept once done."
 )

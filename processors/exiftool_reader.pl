@@ -1,7 +1,8 @@
 #!/usr/bin/perl
 # A kept-open metadata reader built on exiftool's own library (Image::ExifTool).
 #
-# It answers what `exiftool -json -G0:1 -long -struct FILE` prints, minus each tag's "desc", through the
+# It answers what `exiftool -json -G0:1 -long -struct FILE` prints, minus each tag's "desc", plus the "id"
+# that -D adds, on EXIF tags only (the join to their stored directory entries), through the
 # same stay_open protocol (argument lines, then "-executeN"; the answer, then "{readyN}"). The exiftool
 # command-line tool spends as long on its per-command work (option parsing, output formatting) as the
 # library spends reading a file; this loop does only what the JSON needs, formatted as the tool does.
@@ -86,6 +87,10 @@ sub read_file {
         my $field = '"val":' . format_json($val);
         my $num = $et->GetValue($tag, 'ValueConv');
         $field .= ',"num":' . format_json($num) if defined $num and not is_equal($num, $val);
+        # EXIF tags also carry their id (as -D prints it): processors/metadata.py joins them on it to the
+        # stored directory entries of processors/exif_ifds.py.
+        my $id = $group =~ /^EXIF:/ ? $et->GetTagID($tag) : undef;
+        $field .= ',"id":' . escape($id) if defined $id;
         push @fields, escape($key, 1) . ":{$field}";
     }
     return '[{' . join(',', escape('SourceFile', 1) . ':' . escape($path), @fields) . '}]';

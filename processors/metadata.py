@@ -9,11 +9,13 @@ Shape (every key always present; ``image``, ``av`` and ``gps`` are None when the
                 "frameCount", "animated"},
       "av": {"container", "containerLongName", "duration", "bitrate", "streams": [
                 {"index", "type", "codec", "codecLongName", "profile", "duration", "bitrate",
-                 "width", "height", "fps", "pixelFormat", "channels", "sampleRate"}]},
+                 "width", "height", "fps", "pixelFormat", "channels", "sampleRate", "attachedPicture"}]},
       "gps": {"latitude", "longitude", "altitude"},
       "exif" | "iptc" | "xmp" | "icc" | "makernotes" | "composite" | "other": {
           <exiftool family-1 group, e.g. "IFD0", "ExifIFD", "GPS", "Canon", "XMP-dc">: {
-              <tag>: {"value": 0.00625, "text": "1/160"}}}
+              <tag>: {"value": 0.00625, "text": "1/160"}}},
+      "ifds": {"IFD0" | "IFD1" | "ExifIFD" | "GPS" | "InteropIFD": {
+              <tag>: {"id": 33434, "type": 5, "count": 1, "value": 0.00625}}}
     }
 
 ``value`` is exiftool's machine-readable value (``-n``), ``text`` its human-readable one. Sections
@@ -22,9 +24,13 @@ own section, everything else (File, JFIF, PNG, QuickTime, ExifTool warnings...) 
 exiftool's System group describes our temp file and is left out. Binary values stay exiftool's
 placeholder, "(Binary data 1378 bytes, use -b option to extract)", so no blob reaches the document.
 
+``ifds`` holds the EXIF directories as stored (processors/exif_ifds.py): the EXIF field type of each
+tag and its raw value (APEX units, offsets from the TIFF header), which exiftool does not report; it
+is empty for files Pillow does not open (camera RAW, video, audio).
+
 Every reference shape is a projection of this one: ImageKit's exif.image / exif.exif / exif.gps take
-``value`` from IFD0 / ExifIFD / GPS, exiftools.com's groups take ``text``, Qiniu's ``val`` is
-``text`` (its ``type``, the EXIF field type, is not something exiftool reports).
+the stored ``value`` from ``ifds`` IFD0 / ExifIFD / GPS, exiftools.com's groups take ``text``, Qiniu's
+``val`` is ``text`` and its ``type`` the stored field type.
 """
 
 from __future__ import annotations
@@ -38,6 +44,7 @@ import numpy as np
 import pillow_heif
 from PIL import Image
 
+from processors.exif_ifds import exif_block, read_ifds
 from processors.exiftool import ExifTool
 from processors.media_type import MediaType, check_media
 from schemas.errors import CorruptMedia, ExtractFailed, MedialaneError, TooLarge
@@ -60,6 +67,8 @@ _COLOR_SPACES = {"CMYK": "CMYK", "YCbCr": "YCbCr", "LAB": "Lab", "HSV": "HSV"} |
     ("1", "L", "LA", "La", "I", "I;16", "F"), "Gray"
 )
 _DENSITY_UNITS = {2: "inch", 3: "cm"}
+# exiftool's names of the tags it reads but does not report (directory pointers, the raw maker note).
+_IFD_TAG_NAMES = {0x8769: "ExifOffset", 0x8825: "GPSInfo", 0xA005: "InteropOffset", 0x927C: "MakerNote"}
 # Where exiftool reports the sample precision: the JPEG frame header, PNG's IHDR, TIFF's IFD0.
 _BIT_DEPTH_TAGS = (("other", "File", "BitsPerSample"), ("other", "PNG", "BitDepth"), ("exif", "IFD0", "BitsPerSample"))
 # The example tables of the JPEG standard (Annex K), in natural order as Pillow reports them.
@@ -102,7 +111,8 @@ def _document(data: bytes, name: str, media: MediaType, exiftool: ExifTool) -> d
     # Pillow and PyAV reject corrupt input before exiftool spends time on it.
     opened = _open_image(data) if media.family == "image" and not _is_raw(media) else None
     av_info = av_metadata(data) if media.family in ("video", "audio") else None
-    sections = group_tags(exiftool.extract(data, media.extension))
+    tags = exiftool.extract(data, media.extension)
+    sections = group_tags(tags)
     if opened is not None:
         image = image_metadata(opened, sections)
     elif media.family == "image":
@@ -115,6 +125,26 @@ def _document(data: bytes, name: str, media: MediaType, exiftool: ExifTool) -> d
         "av": av_info,
         "gps": gps_position(sections),
         **sections,
+        "ifds": raw_ifds(opened, data, tags) if opened is not None else {},
+    }
+
+
+def raw_ifds(im: Image.Image, data: bytes, exiftool_json: dict[str, Any]) -> dict[str, dict[str, dict[str, Any]]]:
+    """The stored EXIF directories, each tag named as exiftool names it in that group (joined on tag id)."""
+    tiff = exif_block(im, data)
+    if tiff is None:
+        return {}
+    names = {}
+    for key, tag in exiftool_json.items():
+        parts = key.split(":")
+        if len(parts) == 3 and parts[0] == "EXIF" and isinstance(tag.get("id"), int):
+            names[parts[1], tag["id"]] = parts[2]
+    return {
+        group: {
+            names.get((group, tag_id)) or _IFD_TAG_NAMES.get(tag_id) or f"0x{tag_id:04x}": {"id": tag_id, **entry}
+            for tag_id, entry in entries.items()
+        }
+        for group, entries in read_ifds(tiff).items()
     }
 
 
@@ -302,4 +332,6 @@ def stream_metadata(stream: av.stream.Stream) -> dict[str, Any]:
         "pixelFormat": codec.pix_fmt if video else None,
         "channels": codec.channels if audio else None,
         "sampleRate": codec.sample_rate if audio else None,
+        # Cover art travels as a one-frame video stream; an audio file with a cover is still audio only.
+        "attachedPicture": bool(stream.disposition & av.stream.Disposition.attached_pic),
     }

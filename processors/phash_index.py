@@ -8,8 +8,13 @@ neighbour buckets and verifies the candidates with a popcount, so it returns wha
 returns. When the candidates are too many for probing to pay (large radii, small indexes), it scans.
 
 New hashes go to a small tail that every query scans, so they are searchable at once; a full tail is
-merged into the tables. Memory is 8 bytes per hash plus 4 x 4 bytes of positions, 24 bytes in all,
-plus the fixed offsets and tail; the external ids live outside these arrays.
+merged into the tables.
+
+Every hash has an owner (the API key that made its job, or None), and a query finds only its owner's
+hashes: the filter runs before the nearest are picked, so a busy owner never crowds out another's
+matches. Owners are kept as a list of the distinct ones plus a uint32 ordinal per hash. Memory is 8
+bytes per hash, 4 x 4 bytes of positions and 4 of owner ordinal, 28 bytes in all, plus the fixed
+offsets and tail; the external ids live outside these arrays.
 
 Not thread-safe: add and query must not run concurrently.
 """
@@ -35,31 +40,61 @@ _MASKS_UP_TO_WEIGHT = np.cumsum(np.bincount([m.bit_count() for m in range(_BUCKE
 # Verifying a candidate is a random read, a scanned hash a sequential one: probing pays only while
 # candidates and probes stay well below the index size (calibrated with bench/phash_index.py).
 _SCAN_COST_RATIO = 24
-_SNAPSHOT_FORMAT = 1
+# Format 1 had no owners: its hashes restore as ownerless (None).
+_SNAPSHOT_FORMAT = 2
+_FORMATS = (1, _SNAPSHOT_FORMAT)
 
 Id = int | str
+Owner = str | None
 
 
 class PHashIndex:
-    """Hashes under external ids (ints or strs, such as job ids), each id at a dense position."""
+    """Hashes under external ids (ints or strs, such as job ids) and owners, each id at a dense position."""
 
     def __init__(self, algorithm: str, tail_limit: int = 65536) -> None:
         # The hash algorithm and its version (e.g. "dct-phash-8/imagehash-4.3@1"): hashes of another are
         # not comparable, so callers check it before adding or querying, and snapshots keep it.
         self.algorithm = algorithm
         self._tail = np.empty(tail_limit, dtype=np.uint64)
+        self._tail_owners = np.empty(tail_limit, dtype=np.uint32)
         self._tail_len = 0
         self._hashes = np.empty(0, dtype=np.uint64)
+        self._owner_ordinals = np.empty(0, dtype=np.uint32)
+        self._owners: list[Owner] = []
+        self._ordinal_of: dict[Owner, int] = {}
         self._positions, self._offsets = _build_tables(self._hashes)
         self._ids: list[Id] = []
         self._position_of: dict[Id, int] = {}
 
     @classmethod
-    def build(cls, algorithm: str, ids: Sequence[Id], hashes: np.ndarray) -> "PHashIndex":
-        """An index of many records at once, in their order, without going through the tail."""
-        if len(ids) != len(hashes):
-            raise ValueError(f"{len(ids)} ids for {len(hashes)} hashes")
+    def build(
+        cls, algorithm: str, ids: Sequence[Id], hashes: np.ndarray, owners: Sequence[Owner] | None = None
+    ) -> "PHashIndex":
+        """An index of many records at once, in their order, without going through the tail; every hash
+        ownerless unless ``owners`` gives each one's."""
+        if owners is None:
+            return cls._from_columns(algorithm, ids, hashes, [None], np.zeros(len(ids), dtype=np.uint32))
+        for owner in owners:
+            _check_owner(owner)
+        distinct = list(dict.fromkeys(owners))
+        ordinal_of = {owner: ordinal for ordinal, owner in enumerate(distinct)}
+        ordinals = np.array([ordinal_of[owner] for owner in owners], dtype=np.uint32)
+        return cls._from_columns(algorithm, ids, hashes, distinct, ordinals)
+
+    @classmethod
+    def _from_columns(
+        cls, algorithm: str, ids: Sequence[Id], hashes: np.ndarray, owners: list[Owner], ordinals: np.ndarray
+    ) -> "PHashIndex":
+        if not len(ids) == len(hashes) == len(ordinals):
+            raise ValueError(f"{len(ids)} ids for {len(hashes)} hashes and {len(ordinals)} owners")
+        if len(ordinals) and int(ordinals.max()) >= len(owners):
+            raise ValueError("an owner ordinal is past the owners list")
         index = cls(algorithm)
+        index._owners = list(owners)
+        index._ordinal_of = {owner: ordinal for ordinal, owner in enumerate(index._owners)}
+        if len(index._ordinal_of) != len(index._owners):
+            raise ValueError("owners are not unique")
+        index._owner_ordinals = np.array(ordinals, dtype=np.uint32)
         index._ids = list(ids)
         for id_ in index._ids:
             _check_id(id_)
@@ -70,15 +105,20 @@ class PHashIndex:
         index._positions, index._offsets = _build_tables(index._hashes)
         return index
 
-    def add(self, id_: Id, hash_: int) -> None:
-        """Index a hash under an id; adding an id again with the same hash does nothing."""
+    def add(self, id_: Id, hash_: int, owner: Owner = None) -> None:
+        """Index a hash under an id and its owner; adding an id again with the same hash and owner does nothing."""
         _check_id(id_)
         _check_hash(hash_)
+        _check_owner(owner)
         position = self._position_of.get(id_)
         if position is not None:
-            if self._hash_at(position) != hash_:
-                raise ValueError(f"id {id_!r} is already indexed with another hash")
+            if self._hash_at(position) != hash_ or self._owner_at(position) != owner:
+                raise ValueError(f"id {id_!r} is already indexed with another hash or owner")
             return
+        if owner not in self._ordinal_of:
+            self._ordinal_of[owner] = len(self._owners)
+            self._owners.append(owner)
+        self._tail_owners[self._tail_len] = self._ordinal_of[owner]
         self._tail[self._tail_len] = hash_
         self._tail_len += 1
         self._position_of[id_] = len(self._ids)
@@ -86,18 +126,23 @@ class PHashIndex:
         if self._tail_len == len(self._tail):
             self._merge()
 
-    def query(self, hash_: int, max_distance: int, limit: int) -> list[tuple[Id, int, int]]:
-        """(id, hash, distance) of the nearest hashes within max_distance, by distance then insertion."""
+    def query(self, hash_: int, max_distance: int, limit: int, owner: Owner = None) -> list[tuple[Id, int, int]]:
+        """(id, hash, distance) of ``owner``'s nearest hashes within max_distance, by distance then insertion."""
         _check_hash(hash_)
         if not 0 <= max_distance <= MAX_DISTANCE:
             raise InvalidParameter(f"max_distance must be between 0 and {MAX_DISTANCE}, got {max_distance}")
         if limit < 1:
             raise InvalidParameter(f"limit must be at least 1, got {limit}")
+        ordinal = self._ordinal_of.get(owner)
+        if ordinal is None:
+            return []
         query = np.uint64(hash_)
         positions, distances = self._search_tables(query, max_distance)
+        mine = self._owner_ordinals[positions] == ordinal
         tail_positions, tail_distances = _scan(self._tail[: self._tail_len], query, max_distance)
-        positions = np.concatenate((positions, tail_positions + len(self._hashes)))
-        distances = np.concatenate((distances, tail_distances))
+        tail_mine = self._tail_owners[tail_positions] == ordinal
+        positions = np.concatenate((positions[mine], tail_positions[tail_mine] + len(self._hashes)))
+        distances = np.concatenate((distances[mine], tail_distances[tail_mine]))
         # Positions are ascending, so a stable sort breaks distance ties by insertion order.
         nearest = np.argsort(distances, kind="stable")[:limit]
         return [
@@ -110,8 +155,9 @@ class PHashIndex:
 
     @property
     def nbytes(self) -> int:
-        """Bytes held by the search arrays; the ids are not counted."""
-        return self._hashes.nbytes + self._positions.nbytes + self._offsets.nbytes + self._tail.nbytes
+        """Bytes held by the search arrays and owner ordinals; the ids and the owners list are not counted."""
+        return (self._hashes.nbytes + self._positions.nbytes + self._offsets.nbytes + self._tail.nbytes
+                + self._owner_ordinals.nbytes + self._tail_owners.nbytes)  # fmt: skip
 
     def snapshot(self) -> bytes:
         """Every record in insertion order; the tables are rebuilt on restore, not stored."""
@@ -123,25 +169,36 @@ class PHashIndex:
             hashes=np.concatenate((self._hashes, self._tail[: self._tail_len])),
             # JSON keeps each id's type (int or str) and any character.
             ids=np.frombuffer(json.dumps(self._ids).encode(), dtype=np.uint8),
+            owners=np.frombuffer(json.dumps(self._owners).encode(), dtype=np.uint8),
+            owner_ordinals=np.concatenate((self._owner_ordinals, self._tail_owners[: self._tail_len])),
         )
         return buffer.getvalue()
 
     @classmethod
     def restore(cls, snapshot: bytes) -> "PHashIndex":
         with np.load(io.BytesIO(snapshot), allow_pickle=False) as arrays:
-            if int(arrays["format"]) != _SNAPSHOT_FORMAT:
+            if int(arrays["format"]) not in _FORMATS:
                 raise ValueError(f"unknown snapshot format {int(arrays['format'])}")
             ids = json.loads(arrays["ids"].tobytes())
-            return cls.build(str(arrays["algorithm"]), ids, arrays["hashes"])
+            if int(arrays["format"]) == 1:
+                return cls.build(str(arrays["algorithm"]), ids, arrays["hashes"])
+            owners = json.loads(arrays["owners"].tobytes())
+            return cls._from_columns(str(arrays["algorithm"]), ids, arrays["hashes"], owners, arrays["owner_ordinals"])
 
     def _hash_at(self, position: int) -> int:
         merged = len(self._hashes)
         return int(self._hashes[position] if position < merged else self._tail[position - merged])
 
+    def _owner_at(self, position: int) -> Owner:
+        merged = len(self._hashes)
+        ordinals = self._owner_ordinals if position < merged else self._tail_owners
+        return self._owners[int(ordinals[position if position < merged else position - merged])]
+
     def _merge(self) -> None:
         tail = self._tail[: self._tail_len]
         self._positions, self._offsets = _merge_tables(self._positions, self._offsets, tail)
         self._hashes = np.concatenate((self._hashes, tail))
+        self._owner_ordinals = np.concatenate((self._owner_ordinals, self._tail_owners[: self._tail_len]))
         self._tail_len = 0
 
     def _search_tables(self, query: np.uint64, max_distance: int) -> tuple[np.ndarray, np.ndarray]:
@@ -168,6 +225,12 @@ def _check_id(id_: Id) -> None:
     # Exactly int or str: snapshots keep ids as JSON, which would turn others into something else.
     if type(id_) not in (int, str):
         raise TypeError(f"an id is an int or a str, got {type(id_).__name__}")
+
+
+def _check_owner(owner: Owner) -> None:
+    # Snapshots keep owners as JSON, like ids.
+    if owner is not None and type(owner) is not str:
+        raise TypeError(f"an owner is a str or None, got {type(owner).__name__}")
 
 
 def _check_hash(hash_: int) -> None:

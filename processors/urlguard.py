@@ -2,15 +2,18 @@
 
 ``check_url`` parses the URL, resolves its host once and refuses any address that is not public
 (SSRF). ``fetch`` then connects only to that checked address, re-checking every redirect hop, so
-neither a second DNS answer (rebinding) nor a redirect can steer the connection somewhere else.
+neither a second DNS answer (rebinding) nor a redirect can steer the connection somewhere else;
+``post`` (webhooks) connects the same way and never follows a redirect.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ipaddress
 import re
 import socket
+from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import urljoin
 
@@ -217,7 +220,7 @@ async def _follow(url: str, settings: Settings) -> Fetched:
 
 async def _get(target: Target, settings: Settings) -> Fetched | str:
     """One hop: what was fetched, or the absolute URL a redirect points to."""
-    try:
+    with _connection_errors(target, settings):
         async with (
             _pinned_session(target, settings) as session,
             session.get(target.url, allow_redirects=False) as response,
@@ -233,12 +236,39 @@ async def _get(target: Target, settings: Settings) -> Fetched | str:
                 content_type=response.content_type,
                 filename=_filename(response),
             )
+
+
+async def post(url: str, body: bytes, headers: Mapping[str, str], settings: Settings) -> int:
+    """POST ``body`` to ``url`` through the guard; the HTTP status of the answer.
+
+    A redirect is not followed, only answered with its status: the checked address is the only one
+    reached. Raises ``UrlForbidden`` when the URL is refused, and ``FetchFailed`` with code
+    ``fetch_timeout`` (no answer within ``webhook_timeout``) or ``fetch_failed`` (connection error).
+    """
+    try:
+        async with asyncio.timeout(settings.webhook_timeout):
+            target = await check_url(url, settings)
+            with _connection_errors(target, settings):
+                async with (
+                    _pinned_session(target, settings) as session,
+                    session.post(target.url, data=body, headers=headers, allow_redirects=False) as response,
+                ):
+                    return response.status
+    except TimeoutError:
+        raise FetchFailed(f"POST to {url} took longer than {settings.webhook_timeout}s", code="fetch_timeout") from None
+
+
+@contextlib.contextmanager
+def _connection_errors(target: Target, settings: Settings):
+    """aiohttp's connection errors as ``FetchFailed`` naming the URL."""
+    try:
+        yield
     except aiohttp.ServerTimeoutError:
         raise FetchFailed(
             f"connecting to {target.url} took longer than {settings.fetch_connect_timeout}s", code="fetch_timeout"
         ) from None
     except aiohttp.ClientError as exc:
-        raise FetchFailed(f"fetching {target.url} failed: {exc}") from exc
+        raise FetchFailed(f"connecting to {target.url} failed: {exc}") from exc
 
 
 async def _read_capped(response: aiohttp.ClientResponse, limit: int) -> bytes:

@@ -104,6 +104,9 @@ class JobRecord(BaseModel):
     job_id: str
     ops: list[Op]
     created_at: datetime
+    owner: str | None = None
+    client_id: str | None = None
+    webhook_url: str | None = None
 
 
 class JobRequest(Message):
@@ -115,6 +118,9 @@ class JobRequest(Message):
     name: str = Field(description="The client's file name (display only; never a path).")
     source: Source
     created_at: datetime
+    owner: str | None = Field(None, description="key_id of the API key that made the job (None: no API call made it).")
+    client_id: str | None = Field(None, description="The client's own id for the job, echoed in its document, webhook.")
+    webhook_url: str | None = Field(None, description="Checked by the URL guard; the finished job is POSTed there.")
 
 
 class MediaReady(Message):
@@ -128,6 +134,7 @@ class MediaReady(Message):
     size: int
     sha256: str
     mime: str
+    owner: str | None = Field(None, description="key_id of the API key that made the job (None: no API call made it).")
 
 
 class MetadataResult(Message):
@@ -154,6 +161,8 @@ class PHashRecord(Message):
     width: int
     height: int
     hashed_at: datetime
+    owner: str | None = Field(None, description="key_id of the API key that made the job: only it finds the image "
+                                                "in near-duplicate search (None: no key does).")  # fmt: skip
 
 
 class StrippedFile(Message):
@@ -187,6 +196,9 @@ class UniquifyJob(Message):
     sources: list[UniquifySource]
     donor_key: str | None = Field(None, description="Object key of the stored EXIF donor, for exif=3.")
     created_at: datetime
+    owner: str | None = Field(None, description="key_id of the API key that made the job (None: no API call made it).")
+    client_id: str | None = Field(None, description="The client's own id for the job, echoed in its document, webhook.")
+    webhook_url: str | None = Field(None, description="Checked by the URL guard; the finished job is POSTed there.")
 
 
 class CopyOrder(Message):
@@ -239,6 +251,53 @@ class Uniquified(Message):
     finished_at: datetime
 
 
+class WebhookAttempt(Message):
+    """One POST of a finished job's document to its ``webhook_url``."""
+
+    at: datetime
+    status_code: int | None = Field(None, description="The receiver's HTTP status: 2xx delivers, any other is retried.")
+    error: ErrorInfo | None = Field(
+        None, description="Why no status came: url_forbidden, fetch_timeout, fetch_failed or webhook_unsigned."
+    )
+
+
+class WebhookView(Message):
+    """A job's webhook and how its delivery went (``JobView.webhook``); never a secret."""
+
+    url: str
+    delivered: bool = Field(False, description="A 2xx answer came; nothing more is sent.")
+    attempts: list[WebhookAttempt] = Field(default_factory=list, description="Every POST so far, oldest first.")
+    next_attempt_at: datetime | None = Field(
+        None, description="When the next POST is due; null before the job ends, once delivered, or after giving up."
+    )
+
+
+class WebhookOrder(Message):
+    """A finished job's webhook to deliver, ordered by the status table when the job ends."""
+
+    kind: Literal["order"] = "order"
+    job_id: str
+    url: str
+    owner: str | None = Field(description="key_id of the API key whose webhook secret signs the POSTs.")
+    document: dict[str, Any] = Field(description="The POST's body: the job document, without its webhook field.")
+    ended_at: datetime = Field(description="When the job ended; retries stop webhook_retry_window after it.")
+
+
+class WebhookAttempted(Message):
+    """The outcome of one POST, made by the retry timer of the worker that owns the job's partition."""
+
+    kind: Literal["attempted"] = "attempted"
+    job_id: str
+    number: int = Field(ge=1, description="Which attempt this was (1: the first); an outcome seen before is ignored.")
+    attempt: WebhookAttempt
+
+
+class WebhookEvent(Message):
+    """Topic ``medialane.webhooks`` (keyed by job id): the delivery stage's input."""
+
+    event: Annotated[WebhookOrder | WebhookAttempted, Field(discriminator="kind")]
+
+
 class StatusEvent(Message):
     """Topic ``medialane.status``: one step of a job; the status table folds these into JobView."""
 
@@ -250,6 +309,10 @@ class StatusEvent(Message):
     percent: int | None = Field(None, ge=0, le=100, description="Progress of a long op (uniquify: copies made).")
     result: dict[str, Any] | None = Field(None, description="The op's result, merged into JobView.result[op].")
     error: ErrorInfo | None = None
+    owner: str | None = Field(None, description="key_id of the job's API key; set by the first (queued) event.")
+    client_id: str | None = Field(None, description="The client's own id for the job; set by the first (queued) event.")
+    webhook_url: str | None = Field(None, description="Where the ended job is POSTed; set by the first (queued) event.")
+    webhook: WebhookView | None = Field(None, description="The webhook's delivery state after a step (delivery stage).")
 
 
 class DeadLetter(Message):
@@ -276,6 +339,17 @@ class JobView(Message):
     updated_at: datetime
     result: dict[str, Any] = Field(default_factory=dict)
     error: ErrorInfo | None = None
+    owner: str | None = Field(None, description="key_id of the API key that made the job; only that key sees it.")
+    id: str | None = Field(None, description="The id the client gave the job, echoed.")
+    webhook: WebhookView | None = Field(None, description="The job's webhook and its delivery attempts, if it has one.")
+
+
+class JobPage(Message):
+    """``GET /v1/jobs``: a page of the caller's jobs, newest first."""
+
+    success: Literal[True] = True
+    jobs: list[JobView]
+    next_cursor: str | None = Field(description="Send as ?cursor= for the next page; null on the last page.")
 
 
 class SimilarImage(Message):
@@ -327,7 +401,8 @@ TOPIC_MESSAGES: dict[str, type[Message]] = {
     "medialane.uniquify.copies": CopyProgress,
     "medialane.uniquified": Uniquified,
     "medialane.status": StatusEvent,
+    "medialane.webhooks": WebhookEvent,
     "medialane.dlq": DeadLetter,
 }
 
-API_MODELS: tuple[type[Message], ...] = (JobView, JobAccepted, ErrorBody, SimilarImages)
+API_MODELS: tuple[type[Message], ...] = (JobView, JobPage, JobAccepted, ErrorBody, SimilarImages)

@@ -53,6 +53,22 @@ class Settings(BaseSettings):
     ingest_port: int = Field(8080, description="Port of the ingest HTTP service.")
     max_upload_bytes: int = Field(100 * 1024 * 1024, gt=0, description="Largest accepted upload, bytes.")
     max_wait_seconds: float = Field(60.0, gt=0, description="Longest ?wait= a client may ask of POST /v1/jobs.")
+    media_metadata_wait_seconds: float = Field(
+        20.0, gt=0, description="How long POST /v1/media/metadata waits for its job before answering 202 queued, seconds."
+    )
+
+    api_key_cache_seconds: float = Field(
+        5.0, ge=0, description="Seconds the ingest service trusts a checked API key: a revoked key works at most this long."
+    )
+    rate_limit_per_second: float = Field(
+        20.0, gt=0, description="Requests a second one API key may make, per ingest process (token bucket rate)."
+    )
+    rate_limit_burst: int = Field(
+        100, ge=1, description="Requests one API key may make at once before its rate applies (bucket size)."
+    )
+    max_active_jobs: int = Field(
+        50, ge=1, description="Jobs one API key may have queued or processing at once, per ingest process."
+    )
 
     public_base_url: str = Field(
         "", description="Base URL clients reach the ingest service at, for download links (default: ingest host:port)."
@@ -77,6 +93,16 @@ class Settings(BaseSettings):
     fetch_max_redirects: int = Field(5, ge=0, description="Redirect hops followed when fetching a URL.")
     fetch_allow_hosts: CsvTuple = Field(
         (), description="Hosts or CIDRs exempt from the private-address refusal (tests only); empty by default."
+    )
+
+    webhook_timeout: float = Field(
+        10.0, gt=0, description="Longest one webhook delivery may take (connect, send, answer), seconds; longer fails it."
+    )
+    webhook_retry_seconds: float = Field(
+        30.0, gt=0, description="Delay before the first retry of a failed webhook delivery, seconds; doubled each retry, with jitter."
+    )
+    webhook_retry_window: float = Field(
+        24 * 3600.0, gt=0, description="Failed webhook deliveries are retried for this long after the job ended, seconds."
     )
 
     phash_snapshot_seconds: float = Field(

@@ -1,5 +1,5 @@
 """What flows into the sink: results to the object store, status events into the status table,
-pHash records into this worker's replica of the near-duplicate index.
+pHash records into this worker's replica of the near-duplicate index, finished jobs to their webhooks.
 
 The worker's web server answers ``GET /jobs/{job_id}`` from the table (Faust routes the request to
 the worker that owns the job's partition, so any worker can be asked) and ``GET /similar`` from
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import random
 import time
 from collections.abc import Callable
 from typing import TypeVar
@@ -19,15 +20,15 @@ from faust.web import Request, Response, View
 from processors import delivery
 from processors.app import (
     app, copies_topic, metadata_topic, phash_topic, settings, status_table, status_topic, stripped_topic,
-    uniquified_topic, uniquify_table,
+    uniquified_topic, uniquify_table, webhooks_table, webhooks_topic,
 )
-from processors.uniquify import UniquifyParams, plan_copies
 from schemas.errors import InvalidParameter, MedialaneError
 from schemas.messages import (
     CopyProgress, ErrorBody, JobView, Message, MetadataResult, Op, PHashRecord, Status, StatusEvent, StrippedFile,
-    Uniquified, UniquifyJob, utcnow,
+    Uniquified, UniquifyJob, WebhookAttempted, WebhookEvent, utcnow,
 )
-from sink import ledger
+from sink import ledger, webhooks
+from sink.apikeys import KeyStore
 from sink.archive import build_archive
 from sink.downloads import sign
 from sink.objects import ObjectStore, result_key
@@ -64,7 +65,7 @@ async def store_metadata(stream):
 @app.agent(phash_topic)
 async def store_phash(stream):
     await store_results(stream, PHashRecord, Op.PHASH, lambda record: record.model_dump(
-        mode="json", exclude={"job_id", "name", "hashed_at"}))  # fmt: skip
+        mode="json", exclude={"job_id", "name", "hashed_at", "owner"}))  # fmt: skip
 
 
 @app.agent(stripped_topic)
@@ -87,6 +88,7 @@ async def gather_copies(stream):
         outcome = ledger.record(json.loads(current) if current is not None else None, progress.event)
         if outcome.progressed:
             outcome.ledger["progressed_at"] = time.time()
+        outcome.ledger["partition"] = event.message.partition
         uniquify_table[job_id.encode()] = json.dumps(outcome.ledger).encode()
         try:
             if outcome.retry is not None:
@@ -114,30 +116,31 @@ async def finish_uniquify(job_id: str, job_ledger: dict) -> None:
     uniquify_table[job_id.encode()] = json.dumps({**job_ledger, "zipped": True}).encode()
 
 
+# When each job's missing copies were last ordered again, so a stalled job is re-ordered once a period.
 redriven: dict[str, float] = {}
 
 
 @app.timer(interval=settings.uniquify_redrive_seconds)
 async def redrive_stalled_copies() -> None:
-    """Orders again the copies of a job that has made no progress for a while.
+    """Orders again the missing copies of this worker's jobs that have made no progress for a while.
 
-    At-least-once delivery means a copy order or its result can be delivered late, but a worker crash
-    at the wrong moment has been seen to leave a job waiting on copies nobody is making. Orders are
-    idempotent (a copy already in the ledger is ignored), so ordering the missing ones again is safe.
+    Orders are idempotent (a copy already in the ledger is ignored), so ordering the missing ones again is
+    safe; a standby copy of the table is never acted on.
     """
     now = time.time()
+    partitions = {tp.partition for tp in app.assignor.assigned_actives() if tp.topic == copies_topic.get_topic_name()}
     for key, value in list(uniquify_table.items()):
         job_ledger = json.loads(value)
         job_id = key.decode()
-        last = max(job_ledger.get("progressed_at", now), redriven.get(job_id, 0))
-        if job_ledger["job"] is None or job_ledger["zipped"] or now - last < settings.uniquify_redrive_seconds:
+        if job_ledger.get("partition") not in partitions:
             continue
-        redriven[job_id] = now
-        job = UniquifyJob.model_validate(job_ledger["job"])
-        done = job_ledger["made"].keys() | job_ledger["failed"].keys()
-        for task in plan_copies(UniquifyParams.model_validate(job.params), [s.name for s in job.sources], job.seed):
-            if ledger.task_key(task.model_dump()) not in done:
-                await delivery.order_copy(job, task.model_dump())
+        since = max(job_ledger.get("progressed_at", now), redriven.get(job_id, 0))
+        missing = ledger.stalled_tasks(job_ledger, now, since, settings.uniquify_redrive_seconds)
+        if missing:
+            redriven[job_id] = now
+            job = UniquifyJob.model_validate(job_ledger["job"])
+            for task in missing:
+                await delivery.order_copy(job, task)
 
 
 @app.agent(uniquified_topic)
@@ -163,6 +166,58 @@ async def record_status(stream):
         current = status_table.get(key)
         view = fold(JobView.model_validate_json(current) if current is not None else None, status)
         status_table[key] = view.model_dump_json().encode()
+        if webhooks.needs_order(view, status):
+            await delivery.publish(webhooks_topic, view.job_id, WebhookEvent(event=webhooks.order(view)))
+
+
+@app.agent(webhooks_topic)
+async def deliver_webhooks(stream):
+    """Folds orders and attempt outcomes into each job's delivery, and shows it in the job's status."""
+    async for event in stream.events():
+        message = await delivery.decode(event, WebhookEvent)
+        if message is None:
+            continue
+        key = message.event.job_id.encode()
+        current = webhooks_table.get(key)
+        before = webhooks.Delivery.model_validate_json(current) if current is not None else None
+        after = webhooks.fold(before, message.event, event.message.partition, settings, random.random())
+        if after is None:
+            continue
+        webhooks_table[key] = after.model_dump_json().encode()
+        report = StatusEvent(job_id=after.order.job_id, status=after.order.document["status"], at=utcnow(),
+                             webhook=after.state)  # fmt: skip
+        await delivery.publish(status_topic, after.order.job_id, report)
+
+
+api_keys = KeyStore(store)
+# How often each worker looks for webhook deliveries due: a retry is at most this late.
+WEBHOOK_TICK_SECONDS = 1.0
+# The attempt number each delivery was last POSTed for, so a POST whose outcome is not folded yet is not repeated.
+webhook_posted: dict[str, int] = {}
+
+
+@app.timer(interval=WEBHOOK_TICK_SECONDS)
+async def retry_webhooks() -> None:
+    """POSTs the due deliveries of this worker's partitions (a table's standby copy is never POSTed from)."""
+    now = utcnow()
+    partitions = {tp.partition for tp in app.assignor.assigned_actives() if tp.topic == webhooks_topic.get_topic_name()}
+    due = []
+    for value in list(webhooks_table.values()):
+        job_delivery = webhooks.Delivery.model_validate_json(value)
+        job_id, number = job_delivery.order.job_id, len(job_delivery.state.attempts) + 1
+        if job_delivery.state.next_attempt_at is None:
+            webhook_posted.pop(job_id, None)
+        elif (job_delivery.partition in partitions and webhooks.due(job_delivery, now)
+              and webhook_posted.get(job_id) != number):  # fmt: skip
+            webhook_posted[job_id] = number
+            due.append((job_delivery, number))
+    await asyncio.gather(*(post_webhook(job_delivery, number) for job_delivery, number in due))
+
+
+async def post_webhook(job_delivery: webhooks.Delivery, number: int) -> None:
+    attempt = await webhooks.post(job_delivery.order, api_keys, settings)
+    outcome = WebhookAttempted(job_id=job_delivery.order.job_id, number=number, attempt=attempt)
+    await delivery.publish(webhooks_topic, outcome.job_id, WebhookEvent(event=outcome))
 
 
 @app.page("/similar")
@@ -187,6 +242,10 @@ def error_body(message: str, code: str) -> dict:
 class JobLookup(View):
     @app.table_route(table=status_table, match_info="job_id")
     async def get(self, request: Request, job_id: str) -> Response:
+        # While partitions move or the table replays its changelog, the table may hold an older state of
+        # the job, or none: 503 tells the caller to ask again rather than read a step back in time.
+        if app.rebalancing or not app.tables.recovery.completed.is_set():
+            return self.json(error_body("the status table is recovering", "table_recovering"), status=503)
         document = status_table.get(job_id.encode())
         if document is None:
             return self.json(error_body(f"no job {job_id}", "job_not_found"), status=404)

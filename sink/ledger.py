@@ -10,8 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from processors.uniquify import CopyTask
-from schemas.messages import CopyMade, CopyPlanned
+from processors.uniquify import CopyTask, UniquifyParams, plan_copies
+from schemas.messages import CopyMade, CopyPlanned, UniquifyJob
 
 EMPTY: dict[str, Any] = {"job": None, "expected": None, "made": {}, "failed": {}, "md5s": {}, "zipped": False}
 
@@ -60,3 +60,19 @@ def record(ledger: dict[str, Any] | None, event: CopyPlanned | CopyMade) -> Outc
         return Outcome(ledger, retry=CopyTask.model_validate(event.task).retry().model_dump())
     made = {**ledger["made"], key: {"entry": event.entry, "object_key": event.object_key}}
     return Outcome({**ledger, "made": made, "md5s": {**ledger["md5s"], md5: key}}, progressed=True)
+
+
+def stalled_tasks(ledger: dict[str, Any], now: float, since: float, after: float) -> list[dict[str, Any]]:
+    """The copies a job still waits for, once it has made no progress for ``after`` seconds (``since``: its
+    last progress or re-order); none for a job not planned yet or already zipped.
+
+    At-least-once delivery means an order or its result can come late, but a worker crash at the wrong
+    moment has been seen to leave a job waiting on copies nobody is making.
+    """
+    if ledger["job"] is None or ledger["zipped"] or now - since < after:
+        return []
+    job = UniquifyJob.model_validate(ledger["job"])
+    done = ledger["made"].keys() | ledger["failed"].keys()
+    tasks = (task.model_dump() for task in plan_copies(UniquifyParams.model_validate(job.params),
+                                                      [source.name for source in job.sources], job.seed))
+    return [task for task in tasks if task_key(task) not in done]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import itertools
 import json
 from typing import Any
 
@@ -39,6 +40,10 @@ def copy_key(job_id: str, task: dict) -> str:
 
 def archive_key(job_id: str) -> str:
     return f"tmp/uniquify/{job_id}/uniquified-{job_id}.zip"
+
+
+def owner_prefix(owner: str) -> str:
+    return f"owners/{owner}/"
 
 
 def donor_key(donor_id: int) -> str:
@@ -127,6 +132,11 @@ class ObjectStore:
 
     def list(self, prefix: str) -> list[str]:
         return [item.object_name for item in self.client.list_objects(self.bucket, prefix=prefix, recursive=True)]
+
+    def list_page(self, prefix: str, start_after: str | None, limit: int) -> list[str]:
+        """At most ``limit`` keys under ``prefix``, in key order, after ``start_after``."""
+        items = self.client.list_objects(self.bucket, prefix=prefix, recursive=True, start_after=start_after)
+        return [item.object_name for item in itertools.islice(items, limit)]
 
     def exists(self, key: str) -> bool:
         try:

@@ -4,6 +4,7 @@ Replication rather than scatter-gather: every worker follows every partition of 
 group), so any worker answers any query exactly, and one worker's restart or loss hides nothing. A
 replica restores from the newest snapshot in the object store (the index plus the topic offsets it
 covers), then reads the topic from those offsets; docs/similar.md says how this grows past one machine.
+A search finds only the images of one owner, the API key that made their jobs.
 """
 
 from __future__ import annotations
@@ -48,12 +49,15 @@ class SimilarQuery:
     mirrored_phash: str | None = None
     sha256: str | None = None
     exclude: str | None = None
+    # The key_id whose images are searched; None searches the images no key made.
+    owner: str | None = None
 
     def as_params(self) -> dict[str, str]:
         params = {"phash": self.phash, "max_distance": str(self.max_distance), "limit": str(self.limit)}
         if self.mirror:
             params["transforms"] = "mirror"
-        extra = {"mirrored_phash": self.mirrored_phash, "sha256": self.sha256, "exclude": self.exclude}
+        extra = {"mirrored_phash": self.mirrored_phash, "sha256": self.sha256, "exclude": self.exclude,
+                 "owner": self.owner}  # fmt: skip
         return params | {name: value for name, value in extra.items() if value is not None}
 
 
@@ -72,7 +76,7 @@ def parse_query(query: Mapping[str, str], phash: str | None = None) -> SimilarQu
     return SimilarQuery(
         phash=hash_, max_distance=max_distance, limit=limit, mirror=bool(transforms),
         mirrored_phash=None if mirrored is None else hash_param("mirrored_phash", mirrored),
-        sha256=query.get("sha256"), exclude=query.get("exclude"),
+        sha256=query.get("sha256"), exclude=query.get("exclude"), owner=query.get("owner"),
     )  # fmt: skip
 
 
@@ -115,7 +119,7 @@ class SimilarityReplica:
             return False
         if record.job_id in self.info:
             return False
-        self.index.add(record.job_id, int(record.phash, 16))
+        self.index.add(record.job_id, int(record.phash, 16), record.owner)
         self.info[record.job_id] = (record.name, record.phash, record.sha256)
         return True
 
@@ -130,7 +134,8 @@ class SimilarityReplica:
             hashes.append((query.mirrored_phash, True))
         best: dict[str, tuple[int, bool]] = {}
         for hash_hex, mirrored in hashes:
-            for job_id, _, distance in self.index.query(int(hash_hex, 16), query.max_distance, query.limit + 1):
+            for job_id, _, distance in self.index.query(int(hash_hex, 16), query.max_distance, query.limit + 1,
+                                                        query.owner):  # fmt: skip
                 if job_id != query.exclude and (job_id not in best or distance < best[job_id][0]):
                     best[job_id] = (distance, mirrored)
         ranked = sorted(best.items(), key=lambda item: item[1][0])[: query.limit]
@@ -146,7 +151,8 @@ class SimilarityReplica:
         )  # fmt: skip
 
     def snapshot(self) -> bytes:
-        """The index, the id map as columns (compact and quick to load at millions of ids), the offsets."""
+        """The index (with each hash's owner), the id map as columns (compact and quick to load at millions of
+        ids), the offsets."""
         names, phashes, digests = zip(*self.info.values()) if self.info else ((), (), ())
         out = io.BytesIO()
         np.savez(

@@ -7,14 +7,15 @@ restarts; ``GET /jobs/{job_id}`` on any worker is routed to the worker that owns
 
 from __future__ import annotations
 
-from schemas.messages import JobView, Status, StatusEvent
+from schemas.messages import JobView, Status, StatusEvent, WebhookView
 
 
 def fold(view: JobView | None, event: StatusEvent) -> JobView:
     """Apply one event. Idempotent and monotonic: a redelivered or late event never moves a job back.
 
     Stages report queued, processing (with an op's result when they finish one) or failed; the job
-    is completed when every op it asked for has a result.
+    is completed when every op it asked for has a result. The webhook delivery stage reports its
+    state after each attempt (sink/webhooks.py), on a finished job too.
     """
     if view is None:
         view = JobView(
@@ -24,7 +25,13 @@ def fold(view: JobView | None, event: StatusEvent) -> JobView:
             ops=event.ops or [],
             created_at=event.at,
             updated_at=event.at,
+            owner=event.owner,
         )
+    if event.webhook is not None:
+        # The latest state wins; a late report of fewer attempts is an older one.
+        if view.webhook is None or len(event.webhook.attempts) >= len(view.webhook.attempts):
+            return view.model_copy(update={"webhook": event.webhook})
+        return view
     if view.status.terminal:
         return view
     ops = view.ops or event.ops or []
@@ -48,5 +55,17 @@ def fold(view: JobView | None, event: StatusEvent) -> JobView:
             "result": result,
             "error": error,
             "updated_at": max(view.updated_at, event.at),
+            # Set once, by the queued event (even when another event of the job was folded first).
+            "owner": view.owner or event.owner,
+            "id": view.id or event.client_id,
+            "webhook": webhook(view, event, status),
         }
     )
+
+
+def webhook(view: JobView, event: StatusEvent, status: Status) -> WebhookView | None:
+    """The job's webhook, named by its queued event; due from the moment the job ends."""
+    current = view.webhook or (WebhookView(url=event.webhook_url) if event.webhook_url else None)
+    if current is not None and status.terminal:
+        return current.model_copy(update={"next_attempt_at": event.at})
+    return current

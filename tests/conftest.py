@@ -18,9 +18,12 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from compose.embedded import Child, EmbeddedPipeline, isolated_settings, worker_ready
+from ingest.accesslog import RedactingAccessLogger
 from ingest.app import create_app
 from ingest.publisher import create_topics
 from schemas.settings import Settings
+from sink.apikeys import KeyStore
+from sink.objects import ObjectStore
 
 SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "samples"
 WORKERS = 2
@@ -36,6 +39,16 @@ def settings(tmp_path_factory) -> Settings:
         max_upload_bytes=5 * 1024 * 1024,
         exiftool_timeout=10,
         phash_snapshot_seconds=1,
+        # A uniquify job whose copy orders were lost is re-ordered within a test's patience.
+        uniquify_redrive_seconds=3,
+        # One key makes every request of the session: its limits are tested on an app of their own.
+        rate_limit_per_second=1000,
+        rate_limit_burst=1000,
+        max_active_jobs=1000,
+        api_key_cache_seconds=1,
+        # Webhook retries within a test's patience; a receiver on this machine answers far within 2 s.
+        webhook_retry_seconds=0.5,
+        webhook_timeout=2,
     )
     return isolated_settings(test_settings, tmp_path_factory.mktemp("medialane"), WORKERS)
 
@@ -100,20 +113,32 @@ def workers(stack, pipeline, settings):
 @pytest.fixture(scope="session")
 async def ingest(stack, workers, settings):
     server = TestServer(create_app(settings), host="127.0.0.1", port=settings.ingest_port)
-    await server.start_server()
+    await server.start_server(access_log_class=RedactingAccessLogger)
     yield server
     await server.close()
 
 
 @pytest.fixture(scope="session")
-async def api(ingest):
-    async with aiohttp.ClientSession(base_url=str(ingest.make_url("/"))) as session:
+def api_key(stack, settings) -> str:
+    """The raw key the ``api`` session sends, created in the session's real key store."""
+    return KeyStore(ObjectStore(settings)).create("tests")[0]
+
+
+@pytest.fixture(scope="session")
+def other_key(stack, settings) -> str:
+    """A second caller's raw key: its jobs are not the ``api`` session's."""
+    return KeyStore(ObjectStore(settings)).create("tests-other")[0]
+
+
+@pytest.fixture(scope="session")
+async def api(ingest, api_key):
+    async with aiohttp.ClientSession(base_url=str(ingest.make_url("/")), headers={"X-API-Key": api_key}) as session:
         yield session
 
 
 @pytest.fixture(scope="session")
 async def file_server(files_port):
-    """A local HTTP server for URL jobs (the workers reach it through the test allow-list)."""
+    """A local HTTP server for URL jobs and webhooks (the workers reach it through the test allow-list)."""
     routes = web.RouteTableDef()
 
     @routes.get("/samples/{path:.+}")
@@ -123,6 +148,10 @@ async def file_server(files_port):
     @routes.get("/redirect-private")
     async def redirect_private(request: web.Request) -> web.StreamResponse:
         raise web.HTTPFound("http://10.0.0.1/x.jpg")
+
+    @routes.post("/webhook")
+    async def webhook(request: web.Request) -> web.StreamResponse:
+        return web.Response(status=204)
 
     app = web.Application()
     app.add_routes(routes)
@@ -156,11 +185,12 @@ async def produce(settings: Settings, topic: str, value: bytes, key: bytes) -> N
         await producer.stop()
 
 
-async def known_job(api: aiohttp.ClientSession, job_id: str, timeout: float = 20) -> dict:
-    """The job document of a job no POST created, once the status table has it."""
-    async with asyncio.timeout(timeout):
+async def known_job(settings: Settings, job_id: str, timeout: float = 20) -> dict:
+    """The job document of a job no POST created, once the status table has it. No API key owns such a
+    job, so the API answers 404 for it: it is read from a worker's table, as the ingest service does."""
+    async with aiohttp.ClientSession() as session, asyncio.timeout(timeout):
         while True:
-            async with api.get(f"/v1/jobs/{job_id}") as response:
+            async with session.get(f"{settings.worker_urls[0]}/jobs/{job_id}") as response:
                 if response.status == 200:
                     return await response.json()
             await asyncio.sleep(0.1)

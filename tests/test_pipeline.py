@@ -71,6 +71,15 @@ async def test_wait_answers_200_with_the_finished_job(api):
     assert body["result"]["metadata"]["file"]["size"] == CANON.stat().st_size
 
 
+async def test_a_lookup_right_after_a_wait_answer_shows_the_same_job(api):
+    for _ in range(5):
+        async with api.post("/v1/jobs", data=upload(CANON, ops="metadata,phash"), params={"wait": "30"}) as response:
+            answered = await response.json()
+            assert response.status == 200, answered
+        async with api.get(f"/v1/jobs/{answered['job_id']}") as response:
+            assert await response.json() == answered
+
+
 async def test_wait_that_runs_out_answers_202(api):
     async with api.post("/v1/jobs", data=upload(CANON), params={"wait": "0.001"}) as response:
         assert response.status == 202
@@ -141,7 +150,7 @@ async def test_unreadable_request_fails_the_job_its_key_names(api, settings):
     job_id = str(uuid.uuid4())
     await produce(settings, "medialane.jobs", b"poison: not a request", job_id.encode())
 
-    job = await known_job(api, job_id)
+    job = await known_job(settings, job_id)
 
     assert job["status"] == "failed"
     assert job["error"]["code"] == "invalid_message"

@@ -21,13 +21,15 @@ POISON = b"poison: not a message"
 
 @pytest.fixture(scope="module")
 async def traffic(api, settings, file_server):
-    """Every kind of message: a job with every op, a uniquification, a URL job, a failing job, a dead letter."""
+    """Every kind of message: a job with every op, a uniquification, a URL job with a webhook, a failing job,
+    a dead letter."""
     ops = '["metadata", "phash", "strip"]'
     async with api.post("/v1/jobs", data=upload(CANON, ops), params={"wait": "30"}) as response:
         assert (await response.json())["status"] == "completed"
     job = await uniquify(api, ("canon.jpg", CANON.read_bytes()), copies="2")
     assert job["status"] == "completed"
-    async with api.post("/v1/jobs", json={"url": f"{file_server}/samples/exif-samples/jpg/Canon_40D.jpg"}) as response:
+    url, webhook_url = f"{file_server}/samples/exif-samples/jpg/Canon_40D.jpg", f"{file_server}/webhook"
+    async with api.post("/v1/jobs", json={"url": url, "webhook_url": webhook_url}) as response:
         await poll_job(api, (await response.json())["job_id"])
     async with api.post("/v1/jobs", json={"url": f"{file_server}/samples/README.md"}) as response:
         assert (await poll_job(api, (await response.json())["job_id"]))["status"] == "failed"

@@ -12,6 +12,7 @@ from PIL import Image, ImageOps
 
 from conftest import SAMPLES, poll_job
 from processors.phash import ALGORITHM, ALGORITHM_VERSION, phash_image
+from sink.apikeys import key_id_of
 from test_rejections import expect_error
 
 NIKON = SAMPLES / "exif-samples" / "jpg" / "Nikon_D70.jpg"
@@ -117,7 +118,7 @@ async def test_similar_by_hash_and_by_uploaded_image(api, indexed):
     assert {r["job_id"] for r in by_image["results"] if r["exact_duplicate"]} >= ids
 
 
-async def test_every_worker_replica_sees_every_hash(api, settings, indexed):
+async def test_every_worker_replica_sees_every_hash(api, api_key, settings, indexed):
     """Jobs land on both workers' partitions; each worker's replica alone must hold all of them."""
     jobs = [await hash_job(api, jpeg(Image.new("RGB", (64, 64), (i * 40, 0, 255 - i * 40)))) for i in range(6)]
     wanted = {job["job_id"] for job in jobs} | {job["job_id"] for job in indexed.values()}
@@ -125,10 +126,42 @@ async def test_every_worker_replica_sees_every_hash(api, settings, indexed):
         for url in settings.worker_urls:
             seen = set()
             for job in [*jobs, *indexed.values()]:
-                params = {"phash": job["result"]["phash"]["phash"], "max_distance": "0", "limit": "1000"}
+                params = {"phash": job["result"]["phash"]["phash"], "max_distance": "0", "limit": "1000",
+                          "owner": key_id_of(api_key)}  # fmt: skip
                 async with session.get(f"{url}/similar", params=params) as response:
                     seen |= {r["job_id"] for r in (await response.json())["results"]}
             assert wanted <= seen, url
+
+
+async def test_a_key_finds_only_its_own_images(api, ingest, other_key, indexed):
+    """The same image hashed by two keys: each key's searches, by hash, image and job, find only its own job,
+    even when it names the other key as the owner in the query string."""
+    async with aiohttp.ClientSession(base_url=str(ingest.make_url("/")), headers={"X-API-Key": other_key}) as other:
+        theirs = await hash_job(other, NIKON.read_bytes(), "theirs.jpg")
+        mine = {job["job_id"] for job in indexed.values()}
+        phash = indexed["original"]["result"]["phash"]["phash"]
+        params = {"phash": phash, "max_distance": "32", "limit": "1000", "owner": indexed["original"]["owner"]}
+        async with other.get("/v1/similar", params=params) as response:
+            by_hash = await response.json()
+            assert response.status == 200, by_hash
+        form = aiohttp.FormData()
+        form.add_field("file", NIKON.read_bytes(), filename="query.jpg", content_type="image/jpeg")
+        async with other.post("/v1/similar", data=form, params={"max_distance": "32", "limit": "1000"}) as response:
+            by_image = await response.json()
+        # The job is answered completed from the status watcher; its lookup may lag behind for a moment.
+        await poll_job(other, theirs["job_id"])
+        async with other.get(f"/v1/jobs/{theirs['job_id']}/similar", params=params) as response:
+            by_job = await response.json()
+        found = [r for body in (by_hash, by_image, by_job) for r in body["results"]]
+        for job_id in {r["job_id"] for r in found}:
+            async with other.get(f"/v1/jobs/{job_id}") as response:
+                assert response.status == 200, f"{job_id} is not the other key's"
+    assert {(r["job_id"], r["name"]) for r in by_hash["results"]} >= {(theirs["job_id"], "theirs.jpg")}
+    assert theirs["job_id"] in {r["job_id"] for r in by_image["results"]}
+    assert not mine & {r["job_id"] for r in found}
+    async with api.get(f"/v1/jobs/{indexed['original']['job_id']}/similar", params=params) as response:
+        found = {r["job_id"] for r in (await response.json())["results"]}
+    assert indexed["copy"]["job_id"] in found and theirs["job_id"] not in found
 
 
 async def test_a_completed_image_is_searchable_within_a_second(api):

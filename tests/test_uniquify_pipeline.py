@@ -15,6 +15,11 @@ from aiokafka import AIOKafkaConsumer
 from PIL import Image
 
 from conftest import SAMPLES, known_job, poll_job, produce
+from processors.uniquify import UniquifyParams
+from schemas.messages import (
+    CopyPlanned, CopyProgress, Op, Status, StatusEvent, UniquifyJob, UniquifySource, new_job_id, utcnow,
+)
+from sink.objects import ObjectStore, source_key
 from test_rejections import expect_error
 
 NIKON = SAMPLES / "exif-samples" / "jpg" / "Nikon_D70.jpg"
@@ -189,5 +194,26 @@ async def test_a_body_that_is_not_multipart(api, path):
 async def test_an_unreadable_copy_order_fails_its_job(api, settings):
     job_id = str(uuid.uuid4())
     await produce(settings, "medialane.uniquify.tasks", b"poison order", f"{job_id}/0/1/0".encode())
-    job = await known_job(api, job_id)
+    job = await known_job(settings, job_id)
     assert (job["status"], job["error"]["code"]) == ("failed", "invalid_message")
+
+
+async def test_a_job_whose_copy_orders_were_lost_is_finished_by_the_redrive(settings):
+    """Only the plan reaches the fan-in, as if a crash had lost every order: the missing copies are ordered
+    again once the job has made no progress for ``uniquify_redrive_seconds``."""
+    job_id = new_job_id()
+    source = NIKON.read_bytes()
+    await asyncio.to_thread(ObjectStore(settings).put_bytes, source_key(job_id, 0), source, "image/jpeg")
+    job = UniquifyJob(
+        job_id=job_id, params=UniquifyParams(copies=3).model_dump(mode="json"), seed=11, created_at=utcnow(),
+        sources=[UniquifySource(object_key=source_key(job_id, 0), name="nikon.jpg", md5=hashlib.md5(source).hexdigest())],
+    )  # fmt: skip
+    queued = StatusEvent(job_id=job_id, status=Status.QUEUED, at=utcnow(), ops=[Op.UNIQUIFY])
+    await produce(settings, "medialane.status", queued.model_dump_json().encode(), job_id.encode())
+    planned = CopyProgress(event=CopyPlanned(job_id=job_id, expected=3, job=job))
+    await produce(settings, "medialane.uniquify.copies", planned.model_dump_json().encode(), job_id.encode())
+
+    async with asyncio.timeout(60):
+        while (finished := await known_job(settings, job_id))["status"] != "completed":
+            await asyncio.sleep(0.2)
+    assert finished["result"]["uniquify"]["copies"] == 3
