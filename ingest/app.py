@@ -42,7 +42,7 @@ async def kafka_clients(app: web.Application):
 async def http_client(app: web.Application):
     async with aiohttp.ClientSession() as session:
         app[keys.WORKERS] = Workers(app[keys.SETTINGS], session)
-        app[keys.JOB_STATUS] = JobStatus(app[keys.WORKERS], app[keys.STORE])
+        app[keys.JOB_STATUS] = JobStatus(app[keys.WORKERS], app[keys.STORE], app[keys.WATCHER])
         yield
 
 

@@ -259,10 +259,7 @@ async def enqueue(request: web.Request, topic: str, job: JobRequest | UniquifyJo
     await asyncio.to_thread(store.put_bytes, owner_entry(caller.key_id, job.created_at, job.job_id), b"")
     with request.app[keys.WATCHER].watch(queued_view(record)) as finished:
         await request.app[keys.PUBLISHER].submit(record, topic, job)
-        view = await finished(wait) if wait else queued_view(record)
-    if view.status.terminal:
-        return await request.app[keys.JOB_STATUS].settled(view, caller.key_id)
-    return view
+        return await finished(wait) if wait else queued_view(record)
 
 
 def answer(view: JobView) -> web.Response:

@@ -14,20 +14,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
-import time
+from collections import OrderedDict
 from datetime import datetime
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from ingest.workers import WorkerError, Workers
 from processors.offsets import end_offsets
-from schemas.errors import InvalidParameter, MedialaneError, NotFound
+from schemas.errors import InvalidParameter, NotFound
 from schemas.messages import JobRecord, JobView, Status, StatusEvent, WebhookView, is_job_id
 from schemas.settings import Settings
 from sink.objects import ObjectStore, owner_prefix, request_key
 from sink.status import fold
 
 STATUS_TOPIC = "medialane.status"
+REMEMBERED = 10_000
 # Microseconds are subtracted from this so that later jobs sort first (it lasts until the year 2286).
 TIME_CEILING = 10**16
 CURSOR = re.compile(r"[0-9]{16}-[0-9a-f-]{36}")
@@ -51,14 +52,11 @@ def job_id_of_entry(entry: str) -> str:
     return entry.rsplit("/", 1)[1].split("-", 1)[1]
 
 
-SETTLE_SECONDS = 2.0
-SETTLE_POLL_SECONDS = 0.02
-
-
 class JobStatus:
-    def __init__(self, workers: Workers, store: ObjectStore) -> None:
+    def __init__(self, workers: Workers, store: ObjectStore, watcher: StatusWatcher) -> None:
         self.workers = workers
         self.store = store
+        self.watcher = watcher
 
     async def lookup(self, job_id: str, owner: str | None) -> JobView:
         """The job, if ``owner`` (a key_id) made it. ``owner=None`` finds anyone's job: only for the routes
@@ -76,25 +74,11 @@ class JobStatus:
             view = queued_view(JobRecord.model_validate(record))
         else:
             raise unknown
+        if not view.status.terminal:
+            # The table folds a job's end a moment after this process has answered it: never step back.
+            view = self.watcher.ended.get(job_id, view)
         if owner is not None and view.owner != owner:
             raise unknown
-        return view
-
-    async def settled(self, view: JobView, owner: str) -> JobView:
-        """The ended job as the status table has it, once the table has folded its end.
-
-        The watcher sees a job end as soon as its last event is published; the table folds that event a
-        moment later. Answering from the table means a lookup made right after a ``?wait`` answer never
-        shows an older state than the answer did. Should the table lag beyond ``SETTLE_SECONDS``, the
-        watcher's view is the answer.
-        """
-        deadline = time.monotonic() + SETTLE_SECONDS
-        while time.monotonic() < deadline:
-            with contextlib.suppress(MedialaneError):
-                stored = await self.lookup(view.job_id, owner)
-                if stored.status.terminal:
-                    return stored
-            await asyncio.sleep(SETTLE_POLL_SECONDS)
         return view
 
     async def owned(self, owner: str, limit: int, cursor: str | None = None) -> tuple[list[JobView], str | None]:
@@ -110,12 +94,18 @@ class JobStatus:
 
 
 class StatusWatcher:
-    """Follows the status topic from its end, for jobs someone is waiting on."""
+    """Follows the status topic from its end, for jobs someone is waiting on.
+
+    It remembers the last ``REMEMBERED`` jobs it saw end, so that a lookup this process serves right after
+    answering a ``?wait`` never shows an older state than the answer did (the workers' table folds the
+    same end a moment later). Another ingest process may, for that moment, still show the job running.
+    """
 
     def __init__(self, settings: Settings) -> None:
         self.bootstrap = settings.kafka_bootstrap
         self.consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, enable_auto_commit=False)
         self.watched: dict[str, tuple[JobView, asyncio.Future[JobView]]] = {}
+        self.ended: OrderedDict[str, JobView] = OrderedDict()
         self.task: asyncio.Task | None = None
 
     async def start(self) -> None:
@@ -165,4 +155,7 @@ class StatusWatcher:
             view = fold(view, event)
             self.watched[job_id] = (view, future)
             if view.status.terminal and not future.done():
+                self.ended[job_id] = view
+                if len(self.ended) > REMEMBERED:
+                    self.ended.popitem(last=False)
                 future.set_result(view)
