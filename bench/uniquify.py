@@ -36,7 +36,8 @@ async def run_job(url: str, key: str, sources: list[bytes], copies: int) -> floa
         while True:
             async with session.get(f"/v1/jobs/{job_id}") as response:
                 job = await response.json()
-            if job["status"] in ("completed", "failed"):
+            # 503: the workers are still settling their partitions (docs/api.md); ask again.
+            if response.status != 503 and job["status"] in ("completed", "failed"):
                 break
             await asyncio.sleep(0.05)
         elapsed = time.perf_counter() - started

@@ -1,9 +1,12 @@
-"""The uniquify fan-in's ledger, without Kafka: what each event does, and when missing copies are re-ordered."""
+"""The uniquify fan-out and fan-in without Kafka: where copies go, what each event does to the ledger, and
+when missing copies are re-ordered."""
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import datetime, timezone
 
+from processors.delivery import copy_partition
 from processors.uniquify import UniquifyParams
 from schemas.messages import CopyMade, CopyPlanned, ErrorInfo, UniquifyJob, UniquifySource
 from sink.ledger import percent, record, stalled_tasks, task_key
@@ -69,3 +72,16 @@ def test_a_job_that_progressed_lately_or_is_zipped_or_unplanned_is_left_alone():
     assert stalled_tasks({**ledger, "zipped": True}, now=100.0, since=0.0, after=15.0) == []
     unplanned = record(None, made(1, "m1")).ledger
     assert stalled_tasks(unplanned, now=100.0, since=0.0, after=15.0) == []
+
+
+def test_a_jobs_copies_go_round_the_partitions_in_turn():
+    job = JOB.model_copy(update={
+        "job_id": "6f0c4e1a-0000-4000-8000-000000000000",
+        "params": UniquifyParams(copies=10).model_dump(mode="json"),
+        "sources": JOB.sources * 3,
+    })  # fmt: skip
+    tasks = [{"source_index": s, "copy_index": c, "attempt": 0} for s in range(3) for c in range(1, 11)]
+    counts = Counter(copy_partition(job, task, 4) for task in tasks)
+    assert sorted(counts.values()) == [7, 7, 8, 8]
+    first = copy_partition(job, tasks[0], 4)
+    assert copy_partition(job, {**tasks[0], "attempt": 1}, 4) == (first + 1) % 4
