@@ -20,7 +20,6 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
-import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -258,8 +257,9 @@ def http_status(url: str) -> int | None:
 
 
 def worker_ready(url: str) -> bool:
-    """A worker is ready when it answers a routed table lookup: 404 for a job that does not exist."""
-    return http_status(f"{url}/jobs/{uuid.uuid4()}") == 404
+    """A worker is ready when it has its partitions and has replayed its tables (which, after a restart,
+    takes as long as reading their changelogs)."""
+    return http_status(f"{url}/ready") == 200
 
 
 class EmbeddedPipeline:

@@ -238,13 +238,28 @@ def error_body(message: str, code: str) -> dict:
     return ErrorBody(error=message, code=code).model_dump()
 
 
+def recovering() -> bool:
+    """Partitions are moving, or this worker's tables are still replaying their changelogs: its tables may
+    hold an older state of a job, or none, and its streams are paused."""
+    return app.rebalancing or not app.tables.recovery.completed.is_set()
+
+
+@app.page("/ready")
+class Readiness(View):
+    """200 once this worker has its partitions and its tables; until then 503."""
+
+    async def get(self, request: Request) -> Response:
+        if recovering():
+            return self.json(error_body("the worker is recovering its tables", "table_recovering"), status=503)
+        return self.json({"ready": True})
+
+
 @app.page("/jobs/{job_id}")
 class JobLookup(View):
     @app.table_route(table=status_table, match_info="job_id")
     async def get(self, request: Request, job_id: str) -> Response:
-        # While partitions move or the table replays its changelog, the table may hold an older state of
-        # the job, or none: 503 tells the caller to ask again rather than read a step back in time.
-        if app.rebalancing or not app.tables.recovery.completed.is_set():
+        # 503 tells the caller to ask again rather than read a step back in time.
+        if recovering():
             return self.json(error_body("the status table is recovering", "table_recovering"), status=503)
         document = status_table.get(job_id.encode())
         if document is None:

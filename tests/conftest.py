@@ -84,7 +84,8 @@ class Workers:
             self.children[i].start()
         self.wait_ready(*indexes)
 
-    def wait_ready(self, *indexes: int, timeout: float = 60) -> None:
+    def wait_ready(self, *indexes: int, timeout: float = 180) -> None:
+        # A restarted worker replays its tables' changelogs first: the longer the session, the longer.
         deadline = time.monotonic() + timeout
         pending = set(indexes or range(WORKERS))
         while pending:
