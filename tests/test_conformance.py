@@ -31,12 +31,15 @@ CHECKS = ",".join(
     ]
 )
 # `wait` holds a request open until the job ends, up to 60 s: a slow uniquify job would hold the run that
-# long, so no request waits (the 200-within-wait answer has its own tests).
+# long, so no request waits (the 200-within-wait answer has its own tests). Every uniquify job the run
+# makes asks for one copy: dozens of jobs of up to 100 copies each kept the session's workers busy for
+# minutes after the run and starved the tests after it (`copies` validation has its own tests).
 CONFIG = f"""
 hooks = "{Path(__file__).with_name("conformance_hooks.py")}"
 
 [parameters]
 "query.wait" = 0
+"query.copies" = 1
 """
 # Bounds the run (about a minute on 2 cores); the seed makes a failure reproducible.
 MAX_EXAMPLES = 10
