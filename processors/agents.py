@@ -38,10 +38,7 @@ atexit.register(exiftool.close)
 
 @app.agent(jobs_topic)
 async def prepare_media(stream):
-    async for event in stream.events():
-        request = await delivery.decode(event, JobRequest)
-        if request is None:
-            continue
+    async for _, request in delivery.messages(stream, JobRequest):
         await delivery.report(request.job_id, Status.PROCESSING)
         try:
             media = await ready_media(request)
@@ -73,10 +70,7 @@ async def ready_media(request: JobRequest) -> MediaReady:
 @app.agent(media_topic)
 async def process_media(stream):
     """Reads each original once and runs every op the job asked for on it."""
-    async for event in stream.events():
-        media = await delivery.decode(event, MediaReady)
-        if media is None:
-            continue
+    async for _, media in delivery.messages(stream, MediaReady):
         try:
             data = await asyncio.to_thread(store.get_bytes, media.object_key)
             for op in media.ops:
@@ -123,10 +117,7 @@ OPERATIONS = {Op.METADATA: extract, Op.PHASH: hash_image, Op.STRIP: strip}
 @app.agent(uniquify_jobs_topic)
 async def plan_uniquify(stream):
     """Fans a job out: the plan to the fan-in first, then one order per copy."""
-    async for event in stream.events():
-        job = await delivery.decode(event, UniquifyJob)
-        if job is None:
-            continue
+    async for _, job in delivery.messages(stream, UniquifyJob):
         await delivery.report(job.job_id, Status.PROCESSING)
         params = UniquifyParams.model_validate(job.params)
         tasks = plan_copies(params, [source.name for source in job.sources], job.seed)
@@ -138,10 +129,7 @@ async def plan_uniquify(stream):
 
 @app.agent(copy_tasks_topic)
 async def make_copies(stream):
-    async for event in stream.events():
-        order = await delivery.decode(event, CopyOrder)
-        if order is None:
-            continue
+    async for _, order in delivery.messages(stream, CopyOrder):
         made = await make_one_copy(order)
         await delivery.publish(copies_topic, order.job_id, CopyProgress(event=made))
 

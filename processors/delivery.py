@@ -7,7 +7,8 @@ reason and the stage moves on, so one bad message never blocks a partition.
 from __future__ import annotations
 
 import logging
-from typing import TypeVar
+from collections.abc import AsyncIterator
+from typing import Any, TypeVar
 
 from pydantic import ValidationError
 
@@ -25,6 +26,15 @@ DEAD_LETTER_PAYLOAD_LIMIT = 64 * 1024
 
 async def publish(topic, job_id: str, message: Message) -> None:
     await topic.send(key=job_id.encode(), value=message.model_dump_json().encode())
+
+
+async def messages(stream, model: type[M]) -> AsyncIterator[tuple[Any, M]]:
+    """Each event of ``stream`` with its value as ``model``; one that does not validate is dead-lettered
+    and skipped."""
+    async for event in stream.events():
+        message = await decode(event, model)
+        if message is not None:
+            yield event, message
 
 
 async def decode(event, model: type[M]) -> M | None:

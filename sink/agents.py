@@ -45,10 +45,7 @@ similar_images = ReplicaFollower(settings, store)
 
 async def store_results(stream, model: type[M], op: Op, document: Callable[[M], dict]) -> None:
     """Each op's result: to the object store (overwriting: a redelivery is harmless), then to the job."""
-    async for event in stream.events():
-        result = await delivery.decode(event, model)
-        if result is None:
-            continue
+    async for _, result in delivery.messages(stream, model):
         try:
             body = document(result)
             await asyncio.to_thread(store.put_json, result_key(result.job_id, op), body)
@@ -79,10 +76,7 @@ async def store_strip(stream):
 @app.agent(copies_topic)
 async def gather_copies(stream):
     """The fan-in: one ledger per job; the zip once every copy is made or has failed."""
-    async for event in stream.events():
-        progress = await delivery.decode(event, CopyProgress)
-        if progress is None:
-            continue
+    async for event, progress in delivery.messages(stream, CopyProgress):
         job_id = progress.event.job_id
         current = uniquify_table.get(job_id.encode())
         outcome = ledger.record(json.loads(current) if current is not None else None, progress.event)
@@ -158,10 +152,7 @@ async def follow_phash_index() -> None:
 
 @app.agent(status_topic)
 async def record_status(stream):
-    async for event in stream.events():
-        status = await delivery.decode(event, StatusEvent)
-        if status is None:
-            continue
+    async for _, status in delivery.messages(stream, StatusEvent):
         key = status.job_id.encode()
         current = status_table.get(key)
         view = fold(JobView.model_validate_json(current) if current is not None else None, status)
@@ -173,10 +164,7 @@ async def record_status(stream):
 @app.agent(webhooks_topic)
 async def deliver_webhooks(stream):
     """Folds orders and attempt outcomes into each job's delivery, and shows it in the job's status."""
-    async for event in stream.events():
-        message = await delivery.decode(event, WebhookEvent)
-        if message is None:
-            continue
+    async for event, message in delivery.messages(stream, WebhookEvent):
         key = message.event.job_id.encode()
         current = webhooks_table.get(key)
         before = webhooks.Delivery.model_validate_json(current) if current is not None else None
