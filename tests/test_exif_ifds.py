@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import io
+import struct
 from pathlib import Path
 
-from PIL import Image, TiffImagePlugin
+from PIL import Image
 
 from processors.exif_ifds import (
     ASCII, BYTE, LONG, RATIONAL, SHORT, SRATIONAL, UNDEFINED, exif_block, json_value, read_ifds,
@@ -72,12 +73,48 @@ def test_image_without_exif_has_no_block() -> None:
 
 
 def test_json_values() -> None:
-    assert json_value(RATIONAL, TiffImagePlugin.IFDRational(1, 0)) is None
-    assert json_value(RATIONAL, TiffImagePlugin.IFDRational(7, 2)) == 3.5
-    assert json_value(SRATIONAL, TiffImagePlugin.IFDRational(-1, 3)) == -1 / 3
     assert json_value(UNDEFINED, b"0100") == "0100"
     assert json_value(UNDEFINED, b"\x01\x02\x03\x00") is None
     assert json_value(UNDEFINED, b"A" * 65) is None
     assert json_value(BYTE, bytes(range(70))) is None
     assert json_value(SHORT, tuple(range(65))) is None
     assert json_value(ASCII, "Canon\x00") == "Canon"
+
+
+def _tiff(*entries: tuple[int, int, int, bytes]) -> bytes:
+    """A little-endian TIFF block with one directory of (tag, type, count, value bytes) entries."""
+    data_at = 8 + 2 + 12 * len(entries) + 4
+    directory, data = b"", b""
+    for tag, field_type, count, value in entries:
+        if len(value) <= 4:
+            field = value.ljust(4, b"\x00")
+        else:
+            field = struct.pack("<L", data_at + len(data))
+            data += value
+        directory += struct.pack("<HHL", tag, field_type, count) + field
+    return b"II*\x00" + struct.pack("<L", 8) + struct.pack("<H", len(entries)) + directory + b"\x00" * 4 + data
+
+
+def test_stored_values_as_json() -> None:
+    ifd0 = read_ifds(_tiff(
+        (0x011A, RATIONAL, 1, struct.pack("<LL", 7, 2)),
+        (0x011B, RATIONAL, 1, struct.pack("<LL", 1, 0)),
+        (0x0128, SHORT, 1, struct.pack("<H", 2)),
+        (0x9204, SRATIONAL, 1, struct.pack("<ll", -1, 3)),
+        (0x9000, UNDEFINED, 4, b"0100"),
+        (0x0002, RATIONAL, 3, struct.pack("<6L", 35, 1, 40, 1, 1234, 100)),
+        (0x010F, ASCII, 6, b"Canon\x00"),
+    ))["IFD0"]
+    assert ifd0[0x011A] == {"type": RATIONAL, "count": 1, "value": 3.5}
+    assert ifd0[0x011B]["value"] is None
+    assert ifd0[0x0128] == {"type": SHORT, "count": 1, "value": 2}
+    assert ifd0[0x9204]["value"] == -1 / 3
+    assert ifd0[0x9000] == {"type": UNDEFINED, "count": 4, "value": "0100"}
+    assert ifd0[0x0002] == {"type": RATIONAL, "count": 3, "value": [35, 40, 12.34]}
+    assert ifd0[0x010F] == {"type": ASCII, "count": 6, "value": "Canon"}
+
+
+def test_unknown_types_are_ignored_and_a_cut_directory_keeps_what_precedes_the_cut() -> None:
+    block = _tiff((0x0131, 99, 1, b"x"), (0x010F, ASCII, 6, b"Canon\x00"), (0x0110, ASCII, 7, b"EOS 40D"))
+    assert set(read_ifds(block)["IFD0"]) == {0x010F, 0x0110}
+    assert set(read_ifds(block[:-3])["IFD0"]) == {0x010F}

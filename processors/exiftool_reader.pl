@@ -1,0 +1,171 @@
+#!/usr/bin/perl
+# A kept-open metadata reader built on exiftool's own library (Image::ExifTool).
+#
+# It answers what `exiftool -json -G0:1 -long -struct -D FILE` prints, less each tag's "desc" and the
+# System tags (which describe our temp file), with "id" on EXIF tags only (the join to their stored
+# directory entries), through the same stay_open protocol (argument lines, then "-executeN"; the
+# answer, then "{readyN}"). tests/test_metadata.py holds it equal to the tool on every sample file.
+#
+# Why not the tool: for each file it reads, the tool also parses its options again, converts every tag
+# twice for -long (printed, then numeric), names every tag's groups through GetGroup (which parses the
+# family list each call), sorts by group and formats all of it: ~40% of the time it takes per file
+# (docs/benchmarks.md). This loop reads the file from memory, converts each tag once for both values
+# and names groups from the tag tables directly.
+#
+# Commands: "-ver" prints the library version; anything else is read as a file path (the last line).
+# "-stay_open" "False" ends the loop, as it ends the tool's.
+use strict;
+use warnings;
+use Image::ExifTool;
+use Image::ExifTool::XMP;
+use File::RandomAccess;
+
+binmode STDIN;
+binmode STDOUT;
+$| = 1;
+
+my $et = Image::ExifTool->new;
+# As the tool sets them for -json -struct: every duplicate extracted (named apart by their groups),
+# lists as lists, XMP structures as structures, binary values as placeholders.
+$et->Options(Duplicates => 1, List => 1, Struct => 1);
+
+use constant IN_MEMORY_BYTES => 16 * 1024 * 1024;
+
+my %JSON_CHAR = ('"' => '"', "\t" => 't', "\n" => 'n', "\r" => 'r', '\\' => '\\');
+
+# What exiftool's JSON writer leaves unquoted, and what it quotes as it is (most values).
+my $NUMBER = qr/^-?(?:\d|[1-9]\d{1,14})(?:\.\d{1,16})?(?:e[-+]?\d{1,3})?$/i;
+my $NEEDS_CARE = qr/[^\x20-\x7e]|["\\]|^(?:true|false)$/i;
+
+sub escape {
+    my ($str, $quote) = @_;
+    unless ($quote) {
+        return lc $str if $str =~ /^(true|false)$/i;
+        return $str if $str =~ $NUMBER;
+    }
+    $str =~ s/(["\t\n\r\\])/\\$JSON_CHAR{$1}/sg;
+    $str =~ tr/\0//d;
+    $str =~ s/([\0-\x1f])/sprintf("\\u%.4X", ord $1)/sge;
+    Image::ExifTool::XMP::FixUTF8(\$str);
+    return qq("$str");
+}
+
+sub binary_placeholder {
+    my ($ref) = @_;
+    my $text = $$ref =~ /^Binary data \d+ bytes$/ ? $$ref : 'Binary data ' . length($$ref) . ' bytes';
+    return "($text, use -b option to extract)";
+}
+
+sub format_json {
+    my ($val) = @_;
+    my $ref = ref $val;
+    unless ($ref) {
+        return $val if $val =~ $NUMBER;
+        return $val =~ $NEEDS_CARE ? escape($val) : qq("$val");
+    }
+    return escape(binary_placeholder($val)) if $ref eq 'SCALAR';
+    return '[' . join(',', map { format_json($_) } @$val) . ']' if $ref eq 'ARRAY';
+    if ($ref eq 'HASH') {
+        my @keys = $$val{_ordered_keys_} ? @{ $$val{_ordered_keys_} } : sort keys %$val;
+        return '{' . join(',', map { escape($_, 1) . ':' . format_json($$val{$_}) } @keys) . '}';
+    }
+    return '"<err>"';
+}
+
+# A tag's numeric value is given only where it differs from the printed one (binary values never).
+sub is_equal {
+    my ($a, $b) = @_;
+    return 1 if ref $a eq 'SCALAR' or (!ref $a and !ref $b and $a eq $b);
+    if (ref $a eq 'HASH' and ref $b eq 'HASH') {
+        return 0 if keys %$a != keys %$b;
+        is_equal($$a{$_}, $$b{$_}) or return 0 for keys %$a;
+        return 1;
+    }
+    return 0 if ref $a ne 'ARRAY' or ref $b ne 'ARRAY' or @$a != @$b;
+    is_equal($$a[$_], $$b[$_]) or return 0 for 0 .. $#$a;
+    return 1;
+}
+
+sub read_file {
+    my ($path) = @_;
+    # A file is read from memory, with its name kept for the type exiftool guesses from the extension
+    # (MP3, AAC, TIFF-based RAWs). Reading it by name would also stat it for the System tags, which
+    # describe our temp file and are dropped anyway: ~8% of the time per file. Large files (video) are
+    # read by name, since exiftool reads only the parts it needs of them; so are ZIP containers (OOXML,
+    # iWork), whose reader needs a file, or IO::String, for compressed members.
+    my $data;
+    if ((-s $path // 0) <= IN_MEMORY_BYTES and open my $file, '<:raw', $path) {
+        $data = do { local $/; <$file> };
+        close $file;
+    }
+    if (defined $data and $data !~ /^PK\x03\x04/) {
+        $$et{RAF} = File::RandomAccess->new(\$data);
+        $$et{FILENAME} = $path;
+        $et->ExtractInfo();
+    } else {
+        $et->ExtractInfo($path);
+    }
+    my $order = $$et{FILE_ORDER};
+    my (%chosen, %values);
+    # Tags in file order; of several with one key ("EXIF:IFD0:Make", "EXIF:IFD0:Make (1)"), the tool prints
+    # the priority tag (no copy number) if the key has one, else the first in the file.
+    for my $tag ($et->GetFoundTags('File')) {
+        # One conversion pass gives both values (ImageInfo would convert every tag, then -l again).
+        my ($num, $val) = $et->GetValue($tag, 'Both');
+        next unless defined $val;
+        $values{$tag} = [$num, $val];
+        my $key = group_key($tag);
+        my $held = $chosen{$key};
+        $chosen{$key} = $tag if not defined $held or (index($held, ' ') >= 0 and index($tag, ' ') < 0);
+    }
+    my @fields = (escape('SourceFile', 1) . ':' . escape($path));
+    for my $key (sort { $$order{$chosen{$a}} <=> $$order{$chosen{$b}} } keys %chosen) {
+        my $tag = $chosen{$key};
+        my ($num, $val) = @{ $values{$tag} };
+        # Names come from the file too (XMP namespace prefixes), so they may need escaping.
+        my $field = ($key =~ $NEEDS_CARE ? escape($key, 1) : qq("$key")) . ':{"val":' . format_json($val);
+        if (defined $num and ((ref $num or ref $val) ? !is_equal($num, $val) : $num ne $val)) {
+            $field .= ',"num":' . format_json($num);
+        }
+        # EXIF tags also carry their id (as -D prints it): processors/metadata.py joins them on it to the
+        # stored directory entries of processors/exif_ifds.py.
+        if (substr($key, 0, 5) eq 'EXIF:') {
+            my $id = $et->GetTagID($tag);
+            $field .= ',"id":' . escape($id) if length $id;
+        }
+        push @fields, "$field}";
+    }
+    return '[{' . join(',', @fields) . '}]';
+}
+
+# "Group0:Group1:Name" as GetGroup($tag, '0:1') names it, without its cost per call (it parses the
+# family list and builds every family's name each time): family 0 and 1 from the tag's table, unless the
+# file set them for this tag, and one name only where both families agree.
+sub group_key {
+    my ($tag) = @_;
+    my $info = $$et{TAG_INFO}{$tag};
+    $et->GetGroup($tag, 0) unless $info and $$info{GotGroups};
+    my $groups = $info ? $$info{Groups} : {};
+    my ($g0, $g1) = ($$groups{0}, $$groups{1});
+    my $extra = $$et{TAG_EXTRA}{$tag};
+    if ($extra) {
+        $g0 = $$extra{G0} if $$extra{G0};
+        $g1 = $$extra{G1} =~ /^\+(.*)/ ? "$g1$1" : $$extra{G1} if $$extra{G1};
+    }
+    my $copy = index($tag, ' ');
+    my $name = $copy < 0 ? $tag : substr($tag, 0, $copy);
+    return (!$g1 or $g1 eq $g0) ? "$g0:$name" : "$g0:$g1:$name";
+}
+
+my @args;
+while (my $line = <STDIN>) {
+    chomp $line;
+    last if $line eq 'False' and @args and $args[-1] eq '-stay_open';
+    if ($line =~ /^-execute(\d*)$/) {
+        my $answer = @args && $args[0] eq '-ver' ? $Image::ExifTool::VERSION : read_file($args[-1] // '');
+        print "$answer\n{ready$1}\n";
+        @args = ();
+    } else {
+        push @args, $line;
+    }
+}
