@@ -127,7 +127,6 @@ def main() -> None:
     settings = Settings()
     files = image_files(args.samples)
     cores = os.cpu_count() or 1
-    rates: dict[str, list[float]] = {"stage": [], "alone": [], "tool": [], "scaled": [], "baseline": []}
     tool = KeptOpen([settings.exiftool_path, "-stay_open", "True", "-@", "-"], settings.exiftool_timeout)
     with ExifTool(settings.exiftool_path, settings.exiftool_timeout) as exiftool:
         scaled = Scaled(settings, cores)
@@ -138,6 +137,7 @@ def main() -> None:
             "scaled": lambda: scaled.files_per_second(files),
             "baseline": lambda: files_per_second(files, per_file_exiftool(settings.exiftool_path)),
         }
+        rates: dict[str, list[float]] = {side: [] for side in sides}
         try:
             for measure in sides.values():
                 measure()

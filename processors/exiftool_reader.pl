@@ -8,7 +8,7 @@
 #
 # Why not the tool: for each file it reads, the tool also parses its options again, converts every tag
 # twice for -long (printed, then numeric), names every tag's groups through GetGroup (which parses the
-# family list each call), sorts by group and formats all of it: ~40% of the time it takes per file
+# family list each call), sorts by group and formats all of it: about a third of its CPU time per file
 # (docs/benchmarks.md). This loop reads the file from memory, converts each tag once for both values
 # and names groups from the tag tables directly.
 #
