@@ -306,7 +306,7 @@ class EmbeddedPipeline:
         from sink.objects import ObjectStore
 
         store = KeyStore(ObjectStore(self.settings))
-        return None if store.list() else store.create("first key")
+        return None if store.any() else store.create("first key")
 
     def dead_children(self) -> list[str]:
         return [child.name for child in self.children if not child.alive()]

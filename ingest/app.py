@@ -17,14 +17,9 @@ from sink.apikeys import KeyStore
 from sink.objects import ObjectStore
 
 MULTIPART_OVERHEAD = 1024 * 1024
-# Error renderers of the drop-in routes, by route-name prefix (see ingest/errors.py).
-DIALECTS: dict[str, RenderError] = {
-    media_metadata.DIALECT: media_metadata.render_error,
-    imgfactory.DIALECT: imgfactory.render_error,
-    exiftools.DIALECT: exiftools.render_error,
-    imagekit.DIALECT: imagekit.render_error,
-    qiniu.DIALECT: qiniu.render_error,
-}
+# The drop-in routes of the reference APIs, and their error renderers by route-name prefix (ingest/errors.py).
+COMPAT = (media_metadata, imgfactory, exiftools, imagekit, qiniu)
+DIALECTS: dict[str, RenderError] = {module.DIALECT: module.render_error for module in COMPAT}
 
 
 async def kafka_clients(app: web.Application):
@@ -74,11 +69,8 @@ def create_app(settings: Settings | None = None) -> web.Application:
     app.router.add_delete("/v1/exif-donors/{donor_id}", uniquify.delete_donor)
     app.router.add_get("/healthz", health.healthz)
     app.router.add_get("/readyz", health.readyz)
-    media_metadata.add_routes(app.router)
-    imgfactory.add_routes(app.router)
-    exiftools.add_routes(app.router)
-    imagekit.add_routes(app.router)
-    qiniu.add_routes(app.router)
+    for module in COMPAT:
+        module.add_routes(app.router)
     app.router.add_get("/openapi.json", apidocs.openapi_json)
     app.router.add_get("/docs", apidocs.docs_page)
     app.router.add_get("/docs/static/{name}", apidocs.docs_asset)

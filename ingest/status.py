@@ -69,8 +69,7 @@ class JobStatus:
             view = JobView.model_validate(document)
         elif status != 404:
             raise WorkerError(status, document)
-        elif await asyncio.to_thread(self.store.exists, request_key(job_id)):
-            record = await asyncio.to_thread(self.store.get_json, request_key(job_id))
+        elif (record := await asyncio.to_thread(self.store.get_json_or_none, request_key(job_id))) is not None:
             view = queued_view(JobRecord.model_validate(record))
         else:
             raise unknown

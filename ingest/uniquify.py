@@ -66,10 +66,8 @@ async def one_image(request: web.Request) -> tuple[str, bytes]:
 async def owned_donor(request: web.Request, donor_id: int) -> str | None:
     """The object key of the caller's donor ``donor_id``; None when there is none (or it is another key's)."""
     key, store = donor_key(donor_id), request.app[keys.STORE]
-    if not await asyncio.to_thread(store.exists, f"{key}.json"):
-        return None
-    document = await asyncio.to_thread(store.get_json, f"{key}.json")
-    return key if document.get("owner") == request[auth.CALLER].key_id else None
+    document = await asyncio.to_thread(store.get_json_or_none, f"{key}.json")
+    return key if document is not None and document.get("owner") == request[auth.CALLER].key_id else None
 
 
 async def uniquify_params(request: web.Request) -> tuple[UniquifyParams, str | None]:

@@ -15,7 +15,7 @@ from pydantic import ValidationError
 from processors.app import copy_tasks_topic, dlq_topic, settings, status_topic
 from schemas.errors import MedialaneError
 from schemas.messages import (
-    CopyOrder, DeadLetter, ErrorInfo, Message, Op, Status, StatusEvent, UniquifyJob, is_job_id, utcnow,
+    CopyOrder, DeadLetter, ErrorInfo, Message, Op, Status, StatusEvent, UniquifyJob, WebhookView, is_job_id, utcnow,
 )
 
 log = logging.getLogger(__name__)
@@ -65,9 +65,16 @@ async def dead_letter(event, reason: str) -> None:
 
 
 async def report(
-    job_id: str, status: Status, *, op: Op | None = None, result: dict | None = None, percent: int | None = None
+    job_id: str,
+    status: Status,
+    *,
+    op: Op | None = None,
+    result: dict | None = None,
+    percent: int | None = None,
+    webhook: WebhookView | None = None,
 ) -> None:
-    event = StatusEvent(job_id=job_id, status=status, at=utcnow(), op=op, result=result, percent=percent)
+    event = StatusEvent(job_id=job_id, status=status, at=utcnow(), op=op, result=result, percent=percent,
+                        webhook=webhook)  # fmt: skip
     await publish(status_topic, job_id, event)
 
 

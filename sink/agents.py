@@ -110,6 +110,11 @@ async def finish_uniquify(job_id: str, job_ledger: dict) -> None:
     uniquify_table[job_id.encode()] = json.dumps({**job_ledger, "zipped": True}).encode()
 
 
+def active_partitions(topic) -> set[int]:
+    """The partitions of ``topic`` this worker owns (not the ones it keeps a standby table copy of)."""
+    return {tp.partition for tp in app.assignor.assigned_actives() if tp.topic == topic.get_topic_name()}
+
+
 # When each job's missing copies were last ordered again, so a stalled job is re-ordered once a period.
 redriven: dict[str, float] = {}
 
@@ -122,7 +127,7 @@ async def redrive_stalled_copies() -> None:
     safe; a standby copy of the table is never acted on.
     """
     now = time.time()
-    partitions = {tp.partition for tp in app.assignor.assigned_actives() if tp.topic == copies_topic.get_topic_name()}
+    partitions = active_partitions(copies_topic)
     for key, value in list(uniquify_table.items()):
         job_ledger = json.loads(value)
         job_id = key.decode()
@@ -172,9 +177,7 @@ async def deliver_webhooks(stream):
         if after is None:
             continue
         webhooks_table[key] = after.model_dump_json().encode()
-        report = StatusEvent(job_id=after.order.job_id, status=after.order.document["status"], at=utcnow(),
-                             webhook=after.state)  # fmt: skip
-        await delivery.publish(status_topic, after.order.job_id, report)
+        await delivery.report(after.order.job_id, Status(after.order.document["status"]), webhook=after.state)
 
 
 api_keys = KeyStore(store)
@@ -188,7 +191,7 @@ webhook_posted: dict[str, int] = {}
 async def retry_webhooks() -> None:
     """POSTs the due deliveries of this worker's partitions (a table's standby copy is never POSTed from)."""
     now = utcnow()
-    partitions = {tp.partition for tp in app.assignor.assigned_actives() if tp.topic == webhooks_topic.get_topic_name()}
+    partitions = active_partitions(webhooks_topic)
     due = []
     for value in list(webhooks_table.values()):
         job_delivery = webhooks.Delivery.model_validate_json(value)

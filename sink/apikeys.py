@@ -63,9 +63,13 @@ class KeyStore:
         return raw, key
 
     def get(self, key_id: str) -> ApiKey | None:
-        if not re.fullmatch(r"[0-9a-f]{12}", key_id) or not self.store.exists(key_object(key_id)):
+        if not re.fullmatch(r"[0-9a-f]{12}", key_id):
             return None
-        return ApiKey.model_validate(self.store.get_json(key_object(key_id)))
+        document = self.store.get_json_or_none(key_object(key_id))
+        return None if document is None else ApiKey.model_validate(document)
+
+    def any(self) -> bool:
+        return bool(self.store.list_page(PREFIX, None, 1))
 
     def list(self) -> list[ApiKey]:
         keys = [ApiKey.model_validate(self.store.get_json(name)) for name in self.store.list(PREFIX)]

@@ -115,12 +115,25 @@ class ObjectStore:
     def get_json(self, key: str) -> Any:
         return json.loads(self.get_bytes(key))
 
+    def get_bytes_or_none(self, key: str) -> bytes | None:
+        """The object's bytes; None when there is none (one request: no stat before the read)."""
+        try:
+            return self.get_bytes(key)
+        except S3Error as exc:
+            if _missing(exc):
+                return None
+            raise
+
+    def get_json_or_none(self, key: str) -> Any:
+        data = self.get_bytes_or_none(key)
+        return None if data is None else json.loads(data)
+
     def open(self, key: str):
         """A streaming reader (``read(n)``, ``close()``, ``release_conn()``); NotFound when there is no object."""
         try:
             return self.client.get_object(self.bucket, key)
         except S3Error as exc:
-            if exc.code in ("NoSuchKey", "NoSuchObject", "NotFound"):
+            if _missing(exc):
                 raise NotFound("no such download", code="download_not_found") from exc
             raise
 
@@ -138,11 +151,6 @@ class ObjectStore:
         items = self.client.list_objects(self.bucket, prefix=prefix, recursive=True, start_after=start_after)
         return [item.object_name for item in itertools.islice(items, limit)]
 
-    def exists(self, key: str) -> bool:
-        try:
-            self.client.stat_object(self.bucket, key)
-            return True
-        except S3Error as exc:
-            if exc.code in ("NoSuchKey", "NoSuchObject", "NotFound"):
-                return False
-            raise
+
+def _missing(exc: S3Error) -> bool:
+    return exc.code in ("NoSuchKey", "NoSuchObject", "NotFound")

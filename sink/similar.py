@@ -242,8 +242,9 @@ class ReplicaFollower:
             return False
 
     def _restore(self) -> SimilarityReplica:
-        if not self.store.exists(SNAPSHOT_KEY):
+        snapshot = self.store.get_bytes_or_none(SNAPSHOT_KEY)
+        if snapshot is None:
             return SimilarityReplica()
-        replica = SimilarityReplica.restore(self.store.get_bytes(SNAPSHOT_KEY))
+        replica = SimilarityReplica.restore(snapshot)
         log.info("pHash replica restored from snapshot: %d hashes", len(replica.index))
         return replica

@@ -18,7 +18,7 @@ from aiohttp.test_utils import TestServer
 
 from compose.embedded import EmbeddedPipeline
 from conftest import SAMPLES, poll_job
-from ingest.accesslog import RedactingAccessLogger, redact_url
+from ingest.accesslog import redact_url
 from ingest.app import create_app
 from ingest.status import job_id_of_entry, owner_entry
 from schemas.messages import Op, Status, StatusEvent
@@ -109,13 +109,18 @@ async def test_revoked_key_stops_working_within_the_cache_time(base_url, setting
         async with session.get("/v1/jobs") as response:
             assert response.status == 200
         KeyStore(ObjectStore(settings)).revoke(key_id_of(raw))
-        deadline = time.monotonic() + settings.api_key_cache_seconds + 2
-        while True:
-            async with session.get("/v1/jobs") as response:
-                if response.status == 401 or time.monotonic() > deadline:
-                    await expect_401(response, "invalid_api_key")
-                    break
-            await asyncio.sleep(0.2)
+        await refused_within_cache_time(session, settings)
+
+
+async def refused_within_cache_time(session, settings) -> None:
+    """A revoked key answers 401 once the ingest service's key cache has let it go."""
+    deadline = time.monotonic() + settings.api_key_cache_seconds + 2
+    while True:
+        async with session.get("/v1/jobs") as response:
+            if response.status == 401 or time.monotonic() > deadline:
+                await expect_401(response, "invalid_api_key")
+                return
+        await asyncio.sleep(0.2)
 
 
 async def test_public_routes_need_no_key(base_url):
@@ -217,8 +222,12 @@ async def test_rate_limit_answers_429_with_retry_after(stack, workers, settings)
                 assert response.status == 200
 
 
-async def slow_sample(request: web.Request) -> web.StreamResponse:
-    await asyncio.sleep(3)
+RELEASE = web.AppKey("release", asyncio.Event)
+
+
+async def held_sample(request: web.Request) -> web.StreamResponse:
+    """A download that lasts until the test releases it, so its job stays active meanwhile."""
+    await request.app[RELEASE].wait()
     return web.FileResponse(CANON)
 
 
@@ -229,7 +238,8 @@ UPLOAD_ROUTES = [("/v1/jobs", "file"), ("/v1/uniquify", "images"), ("/api/v1/asy
 
 async def test_active_job_cap(stack, workers, settings):
     app = web.Application()
-    app.router.add_get("/slow.jpg", slow_sample)
+    app[RELEASE] = release = asyncio.Event()
+    app.router.add_get("/slow.jpg", held_sample)
     slow_server = TestServer(app, host="127.0.0.1")
     await slow_server.start_server()
     store = ObjectStore(settings)
@@ -250,9 +260,11 @@ async def test_active_job_cap(stack, workers, settings):
                 # A refused job stores nothing (the slow job's worker stores its download meanwhile).
                 added = set(await asyncio.to_thread(store.list, "originals/")) - stored
                 assert {key for key in added if not key.startswith(f"originals/{slow_job}/")} == set()
+                release.set()
                 assert (await poll_job(session, slow_job))["status"] == "completed"
                 await submit(session)
     finally:
+        release.set()
         await slow_server.close()
 
 
@@ -360,9 +372,7 @@ async def test_keys_command_creates_lists_and_revokes(base_url, settings):
         assert code == 0 and raw not in out
         assert any(line.startswith(key_id) and "active" in line and "from the command line" in line for line in out.splitlines())
         assert (await cli(settings, "revoke", key_id))[0] == 0
-        await asyncio.sleep(settings.api_key_cache_seconds + 0.2)
-        async with session.get("/v1/jobs") as response:
-            await expect_401(response, "invalid_api_key")
+        await refused_within_cache_time(session, settings)
     code, out = await cli(settings, "list")
     assert any(line.startswith(key_id) and "revoked" in line for line in out.splitlines())
     code, out = await cli(settings, "revoke", "0123456789ab")

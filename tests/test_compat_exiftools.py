@@ -88,9 +88,9 @@ def test_extraction_shapes(exiftool):
     assert body["success"] is True and body["status"] == "completed" and body["uuid"] == done.job_id
     assert body["fileName"] == body["filename"] == "Canon_40D.jpg"
     assert body["metadata"] == metadata_groups(doc)
-    pending = extraction(view("processing", ["metadata"]), "a.jpg")
-    assert pending == {"success": True, "status": "processing", "fileName": "a.jpg", "filename": "a.jpg",
-                       "uuid": pending["uuid"]}  # fmt: skip
+    processing = view("processing", ["metadata"])
+    assert extraction(processing, "a.jpg") == {"success": True, "status": "processing", "fileName": "a.jpg",
+                                               "filename": "a.jpg", "uuid": processing.job_id}  # fmt: skip
     with pytest.raises(MedialaneError) as failed:
         extraction(view("failed", ["metadata"], error={"code": "corrupt_media", "message": "truncated"}), "a.jpg")
     assert (failed.value.status, failed.value.message) == (422, "truncated")

@@ -98,9 +98,9 @@ def test_no_exif_is_an_empty_object(exiftool):
 
 
 def test_errors_in_qinius_shape():
-    for error in (Unauthorized("invalid API key"), NotFound("no job with id x")):
+    for error, status in ((Unauthorized("invalid API key"), 401), (NotFound("no job with id x"), 404)):
         response = render_error(error)
-        assert (response.status, json.loads(response.body)) == (error.status, {"error": error.message})
+        assert (response.status, json.loads(response.body)) == (status, {"error": error.message})
 
 
 async def upload(api, ops: str) -> dict:

@@ -10,12 +10,10 @@ from __future__ import annotations
 
 import asyncio
 from typing import Any
-from urllib.parse import urlsplit
 
 from aiohttp import web
 
 from ingest import auth, jobs, keys
-from processors.names import safe_name
 from schemas.errors import MedialaneError, NotFound, Unavailable
 from schemas.messages import JobView, Op, OpOptions, Status
 from sink.apikeys import ApiKey
@@ -33,10 +31,6 @@ def client_status(status: int) -> int:
     if status == 502 or 400 <= status < 500 and status not in (401, 404, 410, 429):
         return 400
     return status
-
-
-def url_name(url: str) -> str:
-    return safe_name(urlsplit(url).path, fallback="download")
 
 
 def failure(view: JobView) -> MedialaneError:
@@ -75,10 +69,10 @@ async def presented_caller(request: web.Request) -> ApiKey | None:
 
 
 async def stored_bytes(request: web.Request, key: str) -> bytes:
-    store = request.app[keys.STORE]
-    if not await asyncio.to_thread(store.exists, key):
+    data = await asyncio.to_thread(request.app[keys.STORE].get_bytes_or_none, key)
+    if data is None:
         raise NotFound("the file is not stored (any more)", code="file_not_found")
-    return await asyncio.to_thread(store.get_bytes, key)
+    return data
 
 
 async def job_name(request: web.Request, job_id: str) -> str:

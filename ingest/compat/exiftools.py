@@ -15,7 +15,7 @@ from typing import Any
 from aiohttp import web
 
 from ingest import auth, jobs, keys
-from ingest.compat import client_status, failure, job_name, presented_caller, result_of, run_job, url_name
+from ingest.compat import client_status, failure, job_name, presented_caller, result_of, run_job
 from ingest.streaming import stream_object
 from schemas.errors import MalformedRequest, MedialaneError, NotFound
 from schemas.messages import JobView, Op, OpOptions, Status, is_job_id
@@ -99,7 +99,7 @@ async def submitted(request: web.Request, op: Op, options: OpOptions = OpOptions
     url = request.query.get("url") or await body_url(request)
     if not isinstance(url, str) or not url:
         raise MalformedRequest("send a 'file' (multipart) or a 'url' (JSON body or query string)", code="missing_input")
-    return await run_job(request, [op], url_name(url), url=url, options=options)
+    return await run_job(request, [op], jobs.url_name(url), url=url, options=options)
 
 
 async def extract(request: web.Request) -> web.Response:
@@ -133,9 +133,10 @@ async def download_cleaned(request: web.Request) -> web.StreamResponse:
     ``downloadUrl`` of a completed answer at once finds it."""
     job_id, store = request.match_info["uuid"], request.app[keys.STORE]
     result = result_key(job_id, Op.STRIP)
-    if not is_job_id(job_id) or not await asyncio.to_thread(store.exists, result):
+    document = await asyncio.to_thread(store.get_json_or_none, result) if is_job_id(job_id) else None
+    if document is None:
         raise NotFound(NO_CLEANED_FILE, code="job_not_found")
-    link = (await asyncio.to_thread(store.get_json, result))["downloadUrl"]
+    link = document["downloadUrl"]
     key, filename = verify(request.app[keys.SETTINGS], link.rsplit("/", 1)[1])
     return await stream_object(request, key, filename)
 

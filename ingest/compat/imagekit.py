@@ -11,7 +11,8 @@ from typing import Any
 
 from aiohttp import web
 
-from ingest.compat import client_status, result_of, run_job, url_name
+from ingest.compat import client_status, result_of, run_job
+from ingest.jobs import url_name
 from schemas.errors import MalformedRequest, MedialaneError, UnsupportedMedia
 from schemas.messages import Op
 

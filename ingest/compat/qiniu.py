@@ -45,6 +45,8 @@ INTEROP_NAMES = {
 }
 
 DIALECT = "qiniu"
+# Pillow's names, where libexif (which Qiniu's answers follow) names a tag otherwise, libexif's.
+EXIF_NAMES = TAGS | LIBEXIF_NAMES
 
 
 def tag_name(group: str, tag_id: int) -> str:
@@ -53,7 +55,7 @@ def tag_name(group: str, tag_id: int) -> str:
     elif group == "InteropIFD":
         names = INTEROP_NAMES
     else:
-        names = LIBEXIF_NAMES | {k: v for k, v in TAGS.items() if k not in LIBEXIF_NAMES}
+        names = EXIF_NAMES
     return names.get(tag_id) or f"0x{tag_id:04x}"
 
 
