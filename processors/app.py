@@ -16,13 +16,6 @@ settings = get_settings()
 
 
 class FetchedHighwatersThread(AIOKafkaConsumerThread):
-    def _create_worker_consumer(self, transport):
-        consumer = super()._create_worker_consumer(transport)
-        # Faust fixes the fetch wait at 1.5 s, which on Tansu every message waited out at every hop
-        # (schemas/settings.py: kafka_fetch_wait_ms); aiokafka reads it from here when the consumer starts.
-        consumer._fetch_max_wait_ms = settings.kafka_fetch_wait_ms
-        return consumer
-
     async def _highwaters(self, partitions):
         bootstrap = ",".join(url.authority for url in self.app.conf.broker_consumer)
         return await end_offsets(bootstrap, list(partitions))
@@ -35,7 +28,7 @@ class FetchedHighwatersConsumer(Consumer):
 
 class FetchedHighwatersTransport(Transport):
     """Faust's aiokafka transport, with table recovery reading changelogs to their true end
-    (processors/offsets.py says why) and the fetch wait from settings."""
+    (processors/offsets.py says why)."""
 
     Consumer = FetchedHighwatersConsumer
 
