@@ -33,9 +33,15 @@ use constant IN_MEMORY_BYTES => 16 * 1024 * 1024;
 
 my %JSON_CHAR = ('"' => '"', "\t" => 't', "\n" => 'n', "\r" => 'r', '\\' => '\\');
 
-# What exiftool's JSON writer leaves unquoted, and what it quotes as it is (most values).
+# What exiftool's JSON writer leaves unquoted.
 my $NUMBER = qr/^-?(?:\d|[1-9]\d{1,14})(?:\.\d{1,16})?(?:e[-+]?\d{1,3})?$/i;
-my $NEEDS_CARE = qr/[^\x20-\x7e]|["\\]|^(?:true|false)$/i;
+
+# Whether a string must go through escape() rather than be quoted as it is (most values). tr/// and
+# index() rather than one regex of alternatives, which tries each of them at every position of a long value.
+sub needs_care {
+    return ($_[0] =~ tr/\x20-\x7e//c or index($_[0], '"') >= 0 or index($_[0], '\\') >= 0
+        or (length $_[0] <= 5 and $_[0] =~ /^(?:true|false)$/i));
+}
 
 sub escape {
     my ($str, $quote) = @_;
@@ -61,7 +67,7 @@ sub format_json {
     my $ref = ref $val;
     unless ($ref) {
         return $val if $val =~ $NUMBER;
-        return $val =~ $NEEDS_CARE ? escape($val) : qq("$val");
+        return needs_care($val) ? escape($val) : qq("$val");
     }
     return escape(binary_placeholder($val)) if $ref eq 'SCALAR';
     return '[' . join(',', map { format_json($_) } @$val) . ']' if $ref eq 'ARRAY';
@@ -105,25 +111,25 @@ sub read_file {
     } else {
         $et->ExtractInfo($path);
     }
-    my $order = $$et{FILE_ORDER};
-    my (%chosen, %values);
-    # Tags in file order; of several with one key ("EXIF:IFD0:Make", "EXIF:IFD0:Make (1)"), the tool prints
-    # the priority tag (no copy number) if the key has one, else the first in the file.
+    # Tags come in file order; of several with one key ("EXIF:IFD0:Make", "EXIF:IFD0:Make (1)"), the tool
+    # prints the priority tag (no copy number) if the key has one, else the first in the file.
+    my (%chosen, @found);
     for my $tag ($et->GetFoundTags('File')) {
+        my $key = group_key($tag);
+        my $held = $chosen{$key};
+        next if defined $held and (index($held, ' ') < 0 or index($tag, ' ') >= 0);
         # One conversion pass gives both values (ImageInfo would convert every tag, then -l again).
         my ($num, $val) = $et->GetValue($tag, 'Both');
         next unless defined $val;
-        $values{$tag} = [$num, $val];
-        my $key = group_key($tag);
-        my $held = $chosen{$key};
-        $chosen{$key} = $tag if not defined $held or (index($held, ' ') >= 0 and index($tag, ' ') < 0);
+        $chosen{$key} = $tag;
+        push @found, [$tag, $key, $num, $val];
     }
     my @fields = (escape('SourceFile', 1) . ':' . escape($path));
-    for my $key (sort { $$order{$chosen{$a}} <=> $$order{$chosen{$b}} } keys %chosen) {
-        my $tag = $chosen{$key};
-        my ($num, $val) = @{ $values{$tag} };
+    for (@found) {
+        my ($tag, $key, $num, $val) = @$_;
+        next if $chosen{$key} ne $tag;
         # Names come from the file too (XMP namespace prefixes), so they may need escaping.
-        my $field = ($key =~ $NEEDS_CARE ? escape($key, 1) : qq("$key")) . ':{"val":' . format_json($val);
+        my $field = (needs_care($key) ? escape($key, 1) : qq("$key")) . ':{"val":' . format_json($val);
         if (defined $num and ((ref $num or ref $val) ? !is_equal($num, $val) : $num ne $val)) {
             $field .= ',"num":' . format_json($num);
         }

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import os
 import shutil
 import struct
 import subprocess
@@ -19,7 +20,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from processors.exiftool import ExifTool
+from processors.exiftool import TCMALLOC, ExifTool
 from processors.media_type import sniff
 from processors.metadata import extract_metadata, jpeg_quality
 from schemas.errors import CorruptMedia, ExtractFailed, MedialaneError, TooLarge
@@ -403,6 +404,29 @@ def _comparable(document: dict) -> dict:
         for key, tag in document.items()
         if key != "SourceFile" and not key.startswith("File:System:")
     }
+
+
+@pytest.mark.skipif(TCMALLOC is None, reason="libtcmalloc-minimal4 is not installed (`make setup` installs it)")
+def test_exiftool_processes_run_with_tcmalloc() -> None:
+    others = _children()
+    with ExifTool(EXIFTOOL, SECONDS_PER_FILE) as tool:
+        tool.write((EXIF_SAMPLES / "jpg" / "Canon_40D.jpg").read_bytes(), "jpg", "-all=")
+        reader_and_writer = _children() - others
+        assert len(reader_and_writer) == 2
+        for pid in reader_and_writer:
+            assert "libtcmalloc_minimal" in Path(f"/proc/{pid}/maps").read_text()
+
+
+def _children() -> set[int]:
+    pids = set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        if int(fields[1]) == os.getpid():
+            pids.add(int(stat.parent.name))
+    return pids
 
 
 def test_version_is_checked(exiftool: ExifTool) -> None:
