@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from processors.exiftool import TCMALLOC, ExifTool
+from processors.exiftool import TCMALLOC, ExifTool, KeptOpen
 from processors.media_type import sniff
 from processors.metadata import extract_metadata, jpeg_quality
 from schemas.errors import CorruptMedia, ExtractFailed, MedialaneError, TooLarge
@@ -364,19 +364,22 @@ def test_reader_prints_what_the_exiftool_tool_prints(exiftool: ExifTool) -> None
     "lang", the ids of other tags than EXIF's, our temp file's System tags and SourceFile), so the
     document is exiftool's own output."""
     different = []
-    for path in ALL_SAMPLES:
-        if path.name in NONDETERMINISTIC:
-            continue
-        printed = subprocess.run(
-            [EXIFTOOL, "-json", "-G0:1", "-long", "-struct", "-D", str(path)], capture_output=True, timeout=60
-        ).stdout
-        expected = _comparable(json.loads(printed)[0]) if printed.strip() else None
-        try:
-            read = _comparable(exiftool.extract(path.read_bytes(), path.suffix.lstrip(".").lower() or "bin"))
-        except (ExtractFailed, ValueError):
-            read = None
-        if read != expected:
-            different.append(path.name)
+    # One tool kept open answers as one run per file does, in a seventh of the time.
+    tool = KeptOpen([EXIFTOOL, "-stay_open", "True", "-@", "-"], SECONDS_PER_FILE)
+    try:
+        for path in ALL_SAMPLES:
+            if path.name in NONDETERMINISTIC:
+                continue
+            printed = tool.execute("-json", "-G0:1", "-long", "-struct", "-D", str(path))
+            expected = _comparable(json.loads(printed)[0]) if printed.strip() else None
+            try:
+                read = _comparable(exiftool.extract(path.read_bytes(), path.suffix.lstrip(".").lower() or "bin"))
+            except (ExtractFailed, ValueError):
+                read = None
+            if read != expected:
+                different.append(path.name)
+    finally:
+        tool.close()
     assert different == []
 
 
