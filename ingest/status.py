@@ -102,7 +102,8 @@ class StatusWatcher:
 
     def __init__(self, settings: Settings) -> None:
         self.bootstrap = settings.kafka_bootstrap
-        self.consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, enable_auto_commit=False)
+        self.consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, enable_auto_commit=False,
+                                         fetch_max_wait_ms=settings.kafka_fetch_wait_ms)  # fmt: skip
         self.watched: dict[str, tuple[JobView, asyncio.Future[JobView]]] = {}
         self.ended: OrderedDict[str, JobView] = OrderedDict()
         self.task: asyncio.Task | None = None

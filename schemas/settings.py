@@ -38,6 +38,13 @@ class Settings(BaseSettings):
         6.0, gt=0, description="Consumer session timeout, seconds; a vanished worker is dropped after this."
     )
     kafka_heartbeat_interval: float = Field(0.5, gt=0, description="Consumer heartbeat interval, seconds.")
+    kafka_fetch_wait_ms: int = Field(
+        100,
+        ge=1,
+        description="Longest a consumer's fetch waits for new data, ms. Tansu answers a waiting fetch only when "
+        "this ends, not when data arrives, so on Tansu it is each topic hop's added latency; Apache Kafka "
+        "answers as soon as data arrives (a higher value there only saves idle requests).",
+    )
 
     s3_endpoint: str = Field("127.0.0.1:18333", description="Object store endpoint, host:port (MinIO or S3).")
     s3_secure: bool = Field(False, description="Use HTTPS to reach the object store.")

@@ -201,7 +201,8 @@ class ReplicaFollower:
 
     async def run(self) -> None:
         self.replica = await asyncio.to_thread(self._restore)
-        consumer = AIOKafkaConsumer(bootstrap_servers=self.settings.kafka_bootstrap, enable_auto_commit=False)
+        consumer = AIOKafkaConsumer(bootstrap_servers=self.settings.kafka_bootstrap, enable_auto_commit=False,
+                                    fetch_max_wait_ms=self.settings.kafka_fetch_wait_ms)  # fmt: skip
         await consumer.start()
         try:
             partitions = [TopicPartition(PHASH_TOPIC, p) for p in consumer.partitions_for_topic(PHASH_TOPIC) or ()]

@@ -12,9 +12,11 @@ import contextlib
 import hashlib
 import io
 
+from mode.utils.queues import FlowControlQueue
 from PIL import Image
 
 from conftest import poll_job
+from processors.app import KeepBuffersFlowControl
 from sink.objects import ObjectStore
 from sink.similar import SNAPSHOT_KEY
 from test_pipeline import CANON, submit
@@ -78,6 +80,20 @@ async def test_worker_restarted_at_once_loses_no_job(api, workers):
     jobs = [await poll_job(api, job_id, timeout=60) for job_id in job_ids]
 
     assert [job["status"] for job in jobs] == ["completed"] * len(job_ids)
+
+
+def test_resuming_running_flow_keeps_what_the_agents_were_handed():
+    """After a rebalance Faust resumes flow once more after seeking the streams (processors/app.py)."""
+    flow = KeepBuffersFlowControl()
+    buffer = FlowControlQueue(flow_control=flow, clear_on_resume=True)
+    flow.resume()
+    buffer.put_nowait("a record fetched while the streams were sought")
+    flow.resume()
+    assert buffer.qsize() == 1
+
+    flow.suspend()
+    flow.resume()
+    assert buffer.qsize() == 0
 
 
 async def first_answer(api, job_id: str) -> dict:
