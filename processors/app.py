@@ -30,6 +30,22 @@ class FetchedHighwatersThread(AIOKafkaConsumerThread):
         bootstrap = ",".join(url.authority for url in self.app.conf.broker_consumer)
         return await end_offsets(bootstrap, list(partitions))
 
+    async def seek_to_committed(self):
+        return await self.call_thread(self._seek_streams_to_committed)
+
+    async def _seek_streams_to_committed(self):
+        """After a rebalance Faust rewinds the streams here, over records it took from aiokafka and then
+        discarded (while recovering, its set of active partitions is at moments empty, which aiokafka reads
+        as every partition). aiokafka seeks only partitions with a committed offset above 0, so a partition
+        nothing was committed for yet (one a killed worker had just taken) lost those records for good: it
+        goes back to its beginning instead, which is where its uncommitted records start."""
+        consumer = self._ensure_consumer()
+        committed = await consumer.seek_to_committed()
+        uncommitted = [tp for tp, offset in committed.items() if not offset and not self.consumer._is_changelog_tp(tp)]
+        if uncommitted:
+            await consumer.seek_to_beginning(*uncommitted)
+        return committed
+
 
 class FetchedHighwatersConsumer(Consumer):
     def _new_consumer_thread(self):
