@@ -29,7 +29,7 @@ import signal
 import subprocess
 import tempfile
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -79,16 +79,39 @@ class ExifTool:
         ``extension`` (the sniffed one, e.g. "jpg") names the temp file, because exiftool uses it as a
         hint for formats without magic bytes (MP3, AAC).
         """
+        with self.reading(data, extension) as tags:
+            return tags()
+
+    @contextlib.contextmanager
+    def reading(self, data: bytes, extension: str) -> Iterator[Callable[[], dict[str, Any]]]:
+        """``extract`` in the background: the block runs while exiftool parses ``data``; call what it is
+        given for the tags. A block that ends without them still waits for exiftool's answer (within the
+        timeout), so the next read gets its own."""
         if not _EXTENSION.fullmatch(extension):
             raise ValueError(f"not a file extension: {extension!r}")
         path = os.path.join(self._tmpdir, f"{secrets.token_hex(8)}.{extension}")
         with open(path, "xb") as f:
             f.write(data)
         try:
-            out = self._reader.execute(path)
+            answer = self._reader.send(path)
+            waiting = True
+            parsed: dict[str, Any] = {}
+
+            def tags() -> dict[str, Any]:
+                nonlocal waiting
+                if waiting:
+                    waiting = False
+                    parsed.update(_parse_json(self._reader.receive(answer)))
+                return parsed
+
+            try:
+                yield tags
+            finally:
+                if waiting:
+                    with contextlib.suppress(ExtractFailed):
+                        self._reader.receive(answer)
         finally:
             os.unlink(path)
-        return _parse_json(out)
 
     def write(self, data: bytes, extension: str, *args: str) -> bytes:
         """``data`` as ``exiftool <args> -o <out> <in>`` rewrites it, e.g. ``write(data, "tif", "-all=")``.
@@ -146,19 +169,30 @@ class KeptOpen:
 
     def execute(self, *args: str) -> str:
         """Run one command; on timeout or crash kill the process so the next call starts afresh."""
+        return self.receive(self.send(*args))
+
+    def send(self, *args: str) -> bytes:
+        """Start one command; ``receive`` with what this returns gives its answer."""
         if self._proc is None:
             self._start()
         self._sequence += 1
-        ready = f"{{ready{self._sequence}}}".encode()
         command = "\n".join((*args, f"-execute{self._sequence}", "")).encode()
         try:
             self._proc.stdin.write(command)
             self._proc.stdin.flush()
+        except BrokenPipeError:
+            status = self._kill()
+            raise ExtractFailed(f"exiftool exited unexpectedly (status {status})") from None
+        return f"{{ready{self._sequence}}}".encode()
+
+    def receive(self, ready: bytes) -> str:
+        """The answer to the command ``send`` gave ``ready`` for, within the timeout."""
+        try:
             return self._read_until(ready).decode("utf-8", "replace")
         except TimeoutError:
             self._kill()
             raise ExtractFailed(f"exiftool took longer than {self._timeout:g} s", code="extract_timeout") from None
-        except (BrokenPipeError, EOFError):
+        except EOFError:
             status = self._kill()
             raise ExtractFailed(f"exiftool exited unexpectedly (status {status})") from None
 

@@ -108,10 +108,13 @@ def extract_metadata(data: bytes, name: str, exiftool: ExifTool) -> dict[str, An
 
 
 def _document(data: bytes, name: str, media: MediaType, exiftool: ExifTool) -> dict[str, Any]:
-    # Pillow and PyAV reject corrupt input before exiftool spends time on it.
-    opened = _open_image(data) if media.family == "image" and not _is_raw(media) else None
-    av_info = av_metadata(data) if media.family in ("video", "audio") else None
-    tags = exiftool.extract(data, media.extension)
+    with exiftool.reading(data, media.extension) as exiftool_tags:
+        # What needs no tags runs while exiftool parses: Pillow, PyAV, hashing, the stored directories.
+        opened = _open_image(data) if media.family == "image" and not _is_raw(media) else None
+        av_info = av_metadata(data) if media.family in ("video", "audio") else None
+        file = file_metadata(data, name, media)
+        stored = stored_ifds(opened, data) if opened is not None else {}
+        tags = exiftool_tags()
     sections = group_tags(tags)
     if opened is not None:
         image = image_metadata(opened, sections)
@@ -120,20 +123,24 @@ def _document(data: bytes, name: str, media: MediaType, exiftool: ExifTool) -> d
     else:
         image = None
     return {
-        "file": file_metadata(data, name, media),
+        "file": file,
         "image": image,
         "av": av_info,
         "gps": gps_position(sections),
         **sections,
-        "ifds": raw_ifds(opened, data, tags) if opened is not None else {},
+        "ifds": named_ifds(stored, tags),
     }
 
 
-def raw_ifds(im: Image.Image, data: bytes, exiftool_json: dict[str, Any]) -> dict[str, dict[str, dict[str, Any]]]:
-    """The stored EXIF directories, each tag named as exiftool names it in that group (joined on tag id)."""
+def stored_ifds(im: Image.Image, data: bytes) -> dict[str, dict[int, dict[str, Any]]]:
     tiff = exif_block(im, data)
-    if tiff is None:
-        return {}
+    return read_ifds(tiff) if tiff is not None else {}
+
+
+def named_ifds(
+    stored: dict[str, dict[int, dict[str, Any]]], exiftool_json: dict[str, Any]
+) -> dict[str, dict[str, dict[str, Any]]]:
+    """The stored EXIF directories, each tag named as exiftool names it in that group (joined on tag id)."""
     names = {}
     for key, tag in exiftool_json.items():
         parts = key.split(":")
@@ -144,7 +151,7 @@ def raw_ifds(im: Image.Image, data: bytes, exiftool_json: dict[str, Any]) -> dic
             names.get((group, tag_id)) or _IFD_TAG_NAMES.get(tag_id) or f"0x{tag_id:04x}": {"id": tag_id, **entry}
             for tag_id, entry in entries.items()
         }
-        for group, entries in read_ifds(tiff).items()
+        for group, entries in stored.items()
     }
 
 

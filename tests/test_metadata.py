@@ -314,6 +314,15 @@ def _jpeg_with_comment(comment: str) -> bytes:
     return out.getvalue()
 
 
+def test_a_read_left_by_its_block_does_not_reach_the_next_read(exiftool: ExifTool) -> None:
+    # The block runs while exiftool parses; when it fails (Pillow refusing the file), exiftool's answer
+    # must still be taken off the pipe, or the next file would get this one's tags.
+    with pytest.raises(CorruptMedia):
+        with exiftool.reading(_jpeg_with_comment("first"), "jpg"):
+            raise CorruptMedia("refused while exiftool reads")
+    assert exiftool.extract(_jpeg_with_comment("second"), "jpg")["File:Comment"]["val"] == "second"
+
+
 def test_hung_exiftool_is_killed_and_the_next_call_works(tmp_path: Path, monkeypatch) -> None:
     _trap_config(tmp_path, monkeypatch, "hang", "sleep 60")
     with ExifTool(EXIFTOOL, timeout=2.0) as tool:
