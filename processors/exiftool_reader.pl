@@ -9,8 +9,8 @@
 # Why not the tool: for each file it reads, the tool also parses its options again, converts every tag
 # twice for -long (printed, then numeric), names every tag's groups through GetGroup (which parses the
 # family list each call), sorts by group and formats all of it: about a third of its CPU time per file
-# (docs/benchmarks.md). This loop reads the file from memory, converts each tag once for both values
-# and names groups from the tag tables directly.
+# (docs/benchmarks.md). This loop reads the file from memory, converts each tag once for both values,
+# names groups from the tag tables directly and compiles exiftool's conversion strings once.
 #
 # Commands: "-ver" prints the library version; anything else is read as a file path (the last line).
 # "-stay_open" "False" ends the loop, as it ends the tool's.
@@ -23,6 +23,50 @@ use File::RandomAccess;
 binmode STDIN;
 binmode STDOUT;
 $| = 1;
+
+# exiftool evaluates a tag's conversion strings (RawConv, ValueConv, PrintConv) with eval for every value
+# it converts, compiling each anew: about a tenth of the instructions per file. Once a tag has been found,
+# its strings are compiled into subs, which exiftool calls as it calls conversions written as code.
+my (%compiled, %compiled_tags);
+# What each kind of conversion sees, as exiftool's eval would: the value ($val) and the ExifTool object
+# ($self); a Composite tag's first conversion also the values it is made of (@val, as GetValue gives
+# them), its RawConv the hash of their tag keys in $val and their raw values in @val (as FoundTag does).
+my %ARGUMENTS = (
+    value => 'my ($val, $self) = @_;',
+    list => 'my ($__val, $self) = @_; my @val = @$__val; my $val = $val[0];',
+    parts => 'my ($val, $self) = @_; my @val; if (ref $val eq "HASH") { $val[$_] = $$self{VALUE}{$$val{$_}} for keys %$val }',
+);
+sub compile_found_tags {
+    my ($et) = @_;
+    for my $info (values %{ $$et{TAG_INFO} }) {
+        next if $compiled_tags{$info}++;
+        if (not $$info{IsComposite}) {
+            compile_conversion($info, $_, 'value') for qw(RawConv ValueConv PrintConv);
+        } elsif ($$info{RawConv}) {
+            # What a Composite tag's RawConv returns is converted further as a value or as a list, as it
+            # happens: those conversions stay strings.
+            compile_conversion($info, 'RawConv', 'parts');
+        } else {
+            # A Composite tag's first conversion is given the values it is made of, as @val.
+            my $first = (defined $$info{ValueConv} or $$info{Binary}) ? 'ValueConv' : 'PrintConv';
+            compile_conversion($info, $_, $_ eq $first ? 'list' : 'value') for qw(ValueConv PrintConv);
+        }
+    }
+}
+sub compile_conversion {
+    my ($info, $type, $given) = @_;
+    my $conv = $$info{$type};
+    return if not defined $conv or ref $conv;
+    my $code = $compiled{$given}{$conv} //= compiled($conv, $ARGUMENTS{$given}) || 0;
+    $$info{$type} = $code if $code;
+}
+# A string using anything more (exiftool's other variables there, @_) fails under strict, and stays a string.
+sub compiled {
+    my ($__code, $__arguments) = @_;
+    return undef if $__code =~ /\@_|\$_\[/;
+    return eval "package Image::ExifTool; use strict; no warnings; sub { $__arguments my \$value = eval {\n$__code\n}; "
+        . "Image::ExifTool::SetWarning(\$@) if \$@; \$value }";
+}
 
 my $et = Image::ExifTool->new;
 # As the tool sets them for -json -struct: every duplicate extracted (named apart by their groups),
@@ -111,6 +155,7 @@ sub read_file {
     } else {
         $et->ExtractInfo($path);
     }
+    compile_found_tags($et);
     # Tags come in file order; of several with one key ("EXIF:IFD0:Make", "EXIF:IFD0:Make (1)"), the tool
     # prints the priority tag (no copy number) if the key has one, else the first in the file.
     my (%chosen, @found);

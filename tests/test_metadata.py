@@ -368,25 +368,29 @@ def test_old_exiftool_is_refused(tmp_path: Path) -> None:
         ExifTool(_installation(tmp_path, f"require '{_library()}'; our $VERSION = '11.00';"), timeout=5.0)
 
 
-def test_reader_prints_what_the_exiftool_tool_prints(exiftool: ExifTool) -> None:
+def test_reader_prints_what_the_exiftool_tool_prints() -> None:
     """The reader's JSON equals ``exiftool -json -G0:1 -long -struct -D`` on every sample (less "desc",
     "lang", the ids of other tags than EXIF's, our temp file's System tags and SourceFile), so the
-    document is exiftool's own output."""
+    document is exiftool's own output.
+
+    A fresh reader reads the samples twice: the first time it meets a tag, exiftool converts its values
+    with the tag's own strings; after that, with the subs the reader compiled from them."""
     different = []
     # One tool kept open answers as one run per file does, in a seventh of the time.
     tool = KeptOpen([EXIFTOOL, "-stay_open", "True", "-@", "-"], SECONDS_PER_FILE)
     try:
-        for path in ALL_SAMPLES:
-            if path.name in NONDETERMINISTIC:
-                continue
-            printed = tool.execute("-json", "-G0:1", "-long", "-struct", "-D", str(path))
-            expected = _comparable(json.loads(printed)[0]) if printed.strip() else None
-            try:
-                read = _comparable(exiftool.extract(path.read_bytes(), path.suffix.lstrip(".").lower() or "bin"))
-            except (ExtractFailed, ValueError):
-                read = None
-            if read != expected:
-                different.append(path.name)
+        with ExifTool(EXIFTOOL, SECONDS_PER_FILE) as reader:
+            for path in [*ALL_SAMPLES, *ALL_SAMPLES]:
+                if path.name in NONDETERMINISTIC:
+                    continue
+                printed = tool.execute("-json", "-G0:1", "-long", "-struct", "-D", str(path))
+                expected = _comparable(json.loads(printed)[0]) if printed.strip() else None
+                try:
+                    read = _comparable(reader.extract(path.read_bytes(), path.suffix.lstrip(".").lower() or "bin"))
+                except (ExtractFailed, ValueError):
+                    read = None
+                if read != expected:
+                    different.append(path.name)
     finally:
         tool.close()
     assert different == []
