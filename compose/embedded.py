@@ -119,10 +119,17 @@ def stack_ports(settings: Settings) -> list[int]:
     return weed + [p + 10000 for p in weed] + [host_port(settings.kafka_bootstrap)[1]]
 
 
+# The kernel picks the local ports of outgoing connections from 32768 up (ip_local_port_range): a stack's
+# ports, gRPC twins included, stay below it, or a connection of the moment can hold one as SeaweedFS binds.
+EPHEMERAL_PORTS_START = 32768
+
+
 def isolated_settings(settings: Settings, data_dir: Path, workers: int) -> Settings:
-    """``settings`` moved to a free block of ports, so a test or benchmark stack never meets a running one."""
+    """``settings`` moved to a free block of ports, so a test or benchmark stack never meets a running one
+    (nor the ports ``settings`` name, which a stack started later would take)."""
+    taken = {*stack_ports(settings), settings.ingest_port, settings.worker_port}
     for _ in range(200):
-        s3 = random.randrange(20000, 30000, 20)
+        s3 = random.randrange(10000, EPHEMERAL_PORTS_START - 10000 - 20, 20)
         candidate = settings.model_copy(
             update={
                 "data_dir": data_dir, "workers": workers, "s3_endpoint": f"127.0.0.1:{s3}",
@@ -131,7 +138,7 @@ def isolated_settings(settings: Settings, data_dir: Path, workers: int) -> Setti
             }
         )  # fmt: skip
         ports = [*stack_ports(candidate), *range(s3 + 6, s3 + 8 + workers)]
-        if not any(port_open("127.0.0.1", port) for port in ports):
+        if taken.isdisjoint(ports) and not any(port_open("127.0.0.1", port) for port in ports):
             return candidate
     raise StackError("no free block of ports found")
 
