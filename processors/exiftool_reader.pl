@@ -35,6 +35,8 @@ my %ARGUMENTS = (
     value => 'my ($val, $self) = @_;',
     list => 'my ($__val, $self) = @_; my @val = @$__val; my $val = $val[0];',
     parts => 'my ($val, $self) = @_; my @val; if (ref $val eq "HASH") { $val[$_] = $$self{VALUE}{$$val{$_}} for keys %$val }',
+    # A condition: GetTagInfo's arguments (the value, its format and count only where given).
+    condition => 'my ($self, $tagTablePtr, $tagID, $valPt, $format, $count) = @_;',
 );
 sub compile_found_tags {
     my ($et) = @_;
@@ -60,7 +62,8 @@ sub compile_conversion {
     my $code = $compiled{$given}{$conv} //= compiled($conv, $ARGUMENTS{$given}) || 0;
     $$info{$type} = $code if $code;
 }
-# A string using anything more (exiftool's other variables there, @_) fails under strict, and stays a string.
+# A string using anything more (exiftool's other variables there, @_) fails under strict, and stays a
+# string; one that dies gives its error as exiftool's eval would, as a warning.
 sub compiled {
     my ($__code, $__arguments) = @_;
     return undef if $__code =~ /\@_|\$_\[/;
@@ -95,15 +98,11 @@ my $get_tag_info = \&Image::ExifTool::GetTagInfo;
         return undef;
     };
 }
-# A condition sees what exiftool's eval would: the ExifTool object ($self), the table and tag id and,
-# where given, the value ($valPt), its format and count. One using more fails under strict and is left
-# to exiftool; one naming the value is not evaluated without it, as in GetTagInfo.
+# A condition naming the value is not evaluated without it, as in GetTagInfo.
 sub compiled_condition {
-    my ($__code) = @_;
-    return 0 if $__code =~ /\@_|\$_\[/;
-    my $sub = eval "package Image::ExifTool; use strict; no warnings; sub { my (\$self, \$tagTablePtr, \$tagID, \$valPt, \$format, \$count) = \@_; "
-        . "my \$holds = eval {\n$__code\n}; Image::ExifTool::SetWarning(\$@) if \$@; \$holds }";
-    return $sub ? [$sub, scalar($__code =~ /\$(valPt|format|count)\b/)] : 0;
+    my ($code) = @_;
+    my $sub = compiled($code, $ARGUMENTS{condition});
+    return $sub ? [$sub, scalar($code =~ /\$(valPt|format|count)\b/)] : 0;
 }
 
 my $et = Image::ExifTool->new;
