@@ -9,7 +9,7 @@ setup: $(VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml
 	@command -v exiftool >/dev/null || { apt-get update -qq && apt-get install -y -qq libimage-exiftool-perl; }
-	@# tcmalloc only makes exiftool faster (processors/exiftool.py): without it, setup goes on.
+	@# tcmalloc only makes exiftool faster (adapters/exiftool.py): without it, setup goes on.
 	@ldconfig -p | grep -q libtcmalloc_minimal || { apt-get update -qq && apt-get install -y -qq libtcmalloc-minimal4; } \
 		|| echo "libtcmalloc-minimal4 not installed: exiftool runs on glibc's malloc, ~15% slower"
 	$(PYTHON) -m venv $(VENV)

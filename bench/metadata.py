@@ -24,9 +24,9 @@ from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
-from processors.exiftool import ExifTool, KeptOpen
-from processors.media_type import sniff
-from processors.metadata import extract_metadata
+from adapters.exiftool import ExifTool, KeptOpen
+from media.media_type import sniff
+from media.metadata import extract_metadata
 from schemas.errors import MedialaneError
 from schemas.settings import Settings
 
@@ -155,7 +155,7 @@ def main() -> None:
     print("| --- | ---: |")
     rows = (
         ("stage", "extract_metadata, one kept-open exiftool"),
-        ("alone", "its exiftool share alone (`ExifTool.extract`, processors/exiftool_reader.pl)"),
+        ("alone", "its exiftool share alone (`ExifTool.extract`, adapters/exiftool_reader.pl)"),
         ("tool", "for comparison: the exiftool tool kept open, `-json -G0:1 -long -struct -D`"),
         ("baseline", "`exiftool -j -G1 <file>`, one process per file"),
         ("scaled", f"extract_metadata, {cores} worker processes (one per core)"),

@@ -18,7 +18,7 @@ import numpy as np
 from PIL import Image, ImageOps
 
 
-from processors.phash import hamming, phash_image
+from media.phash import hamming, phash_image
 from schemas.errors import MedialaneError
 
 SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "samples"

@@ -15,7 +15,7 @@ import time
 
 import numpy as np
 
-from processors.phash_index import PHashIndex
+from adapters.phash_index import PHashIndex
 
 ALGORITHM = "dct-phash-8/imagehash-4.3@1"
 RADII = (4, 8, 12)

@@ -20,8 +20,9 @@ from pathlib import Path
 import aiohttp
 from PIL import Image
 
-from compose.embedded import EmbeddedPipeline, isolated_settings
+from compose.embedded import EmbeddedPipeline
 from schemas.settings import Settings
+from tests.isolated_stack import isolated_settings
 
 SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "samples" / "exif-samples" / "jpg"
 TARGET_BYTES = 200 * 1024

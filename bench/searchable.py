@@ -18,8 +18,9 @@ from pathlib import Path
 import aiohttp
 
 from bench.pipeline import make_jpegs, percentile
-from compose.embedded import EmbeddedPipeline, isolated_settings
+from compose.embedded import EmbeddedPipeline
 from schemas.settings import Settings
+from tests.isolated_stack import isolated_settings
 
 
 async def searchable_after(session: aiohttp.ClientSession, data: bytes, index: int) -> float:

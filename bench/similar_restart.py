@@ -16,9 +16,10 @@ from datetime import UTC, datetime
 
 import numpy as np
 
-from processors.phash import ALGORITHM, ALGORITHM_VERSION
+from media.phash import ALGORITHM, ALGORITHM_VERSION
 from schemas.messages import PHashRecord
-from sink.similar import SimilarityReplica, SimilarQuery
+from adapters.similar_query import SimilarQuery
+from sink.similar import SimilarityReplica
 
 
 def records(count: int) -> list[bytes]:

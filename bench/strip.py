@@ -23,9 +23,9 @@ from pathlib import Path
 
 from PIL import Image, PngImagePlugin
 
-from processors.exiftool import ExifTool
-from processors.media_type import sniff
-from processors.strip import KEEP_DEFAULT, strip_metadata
+from adapters.exiftool import ExifTool
+from media.media_type import sniff
+from media.strip import KEEP_DEFAULT, strip_metadata
 from schemas.errors import MedialaneError
 from schemas.settings import Settings
 

@@ -19,9 +19,10 @@ import aiohttp
 
 from bench.phash import synthesise
 from bench.uniquify_loop import QUERY, SEED, plain_loop
-from compose.embedded import EmbeddedPipeline, isolated_settings
-from processors.uniquify import parse_params
+from compose.embedded import EmbeddedPipeline
+from media.uniquify.params import parse_params
 from schemas.settings import Settings
+from tests.isolated_stack import isolated_settings
 
 
 async def run_job(url: str, key: str, sources: list[bytes], copies: int) -> float:

@@ -22,17 +22,12 @@ from PIL import Image, ImageEnhance, ImageOps
 
 
 from bench.phash import synthesise
-from processors.metadata import jpeg_quality
-from processors.uniquify import (
-    Flip,
-    Transforms,
-    UniquifyParams,
-    choose_transforms,
-    inscribed_scale,
-    make_copy,
-    parse_params,
-    plan_copies,
-)
+from media.metadata import jpeg_quality
+from schemas.uniquify import Flip, UniquifyParams
+from media.uniquify.copy import make_copy
+from media.uniquify.params import parse_params
+from media.uniquify.pixels import Transforms, choose_transforms, inscribed_scale
+from media.uniquify.plan import plan_copies
 
 # The reference's defaults, with its crop example switched on so that every transform runs.
 QUERY = {"crop": '{"enable": true, "side": 1, "min": 1, "max": 5}', "flip": "1"}

@@ -19,8 +19,8 @@ from schemas.settings import Settings, get_settings
 
 def key_store(settings: Settings):
     from compose.embedded import ensure_credentials
-    from sink.apikeys import KeyStore
-    from sink.objects import ObjectStore
+    from adapters.apikeys import KeyStore
+    from adapters.objects import ObjectStore
 
     if not settings.s3_access_key:
         # The embedded stack's object store: its generated credentials are in the data directory.
@@ -98,16 +98,16 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "keys":
         return keys(settings, args)
     if args.command == "worker":
-        from processors.worker import run
+        from compose.worker import run
 
-        run()
+        run(settings)
     elif args.command == "ingest":
         from ingest.app import run
 
         run(settings)
     elif args.command == "init":
-        from ingest.publisher import create_topics
-        from sink.objects import ObjectStore
+        from adapters.kafka import create_topics
+        from adapters.objects import ObjectStore
 
         asyncio.run(create_topics(settings))
         ObjectStore(settings).ensure_bucket()

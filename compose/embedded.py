@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import random
 import secrets
 import shutil
 import signal
@@ -119,30 +118,6 @@ def stack_ports(settings: Settings) -> list[int]:
     return weed + [p + 10000 for p in weed] + [host_port(settings.kafka_bootstrap)[1]]
 
 
-# The kernel picks the local ports of outgoing connections from 32768 up (ip_local_port_range): a stack's
-# ports, gRPC twins included, stay below it, or a connection of the moment can hold one as SeaweedFS binds.
-EPHEMERAL_PORTS_START = 32768
-
-
-def isolated_settings(settings: Settings, data_dir: Path, workers: int) -> Settings:
-    """``settings`` moved to a free block of ports, so a test or benchmark stack never meets a running one
-    (nor the ports ``settings`` name, which a stack started later would take)."""
-    taken = {*stack_ports(settings), settings.ingest_port, settings.worker_port}
-    for _ in range(200):
-        s3 = random.randrange(10000, EPHEMERAL_PORTS_START - 10000 - 20, 20)
-        candidate = settings.model_copy(
-            update={
-                "data_dir": data_dir, "workers": workers, "s3_endpoint": f"127.0.0.1:{s3}",
-                "kafka_bootstrap": f"127.0.0.1:{s3 + 5}", "worker_port": s3 + 6, "ingest_port": s3 + 6 + workers,
-                "worker_urls": tuple(f"http://127.0.0.1:{s3 + 6 + i}" for i in range(workers)),
-            }
-        )  # fmt: skip
-        ports = [*stack_ports(candidate), *range(s3 + 6, s3 + 8 + workers)]
-        if taken.isdisjoint(ports) and not any(port_open("127.0.0.1", port) for port in ports):
-            return candidate
-    raise StackError("no free block of ports found")
-
-
 def ensure_credentials(settings: Settings) -> Settings:
     """Secrets the embedded stack needs and the settings leave empty: generated once, kept in the data dir."""
     path = settings.data_dir / "credentials.json"
@@ -235,7 +210,7 @@ class EmbeddedStack:
         self.start_broker()
 
     def start_object_store(self) -> None:
-        from sink.objects import ObjectStore
+        from adapters.objects import ObjectStore
 
         self.object_store.start()
         store = ObjectStore(self.settings)
@@ -296,7 +271,7 @@ class EmbeddedPipeline:
         return f"http://{self.settings.ingest_host}:{self.settings.ingest_port}"
 
     def start(self) -> None:
-        from ingest.publisher import create_topics
+        from adapters.kafka import create_topics
 
         self.stack.start()
         asyncio.run(create_topics(self.settings))
@@ -309,8 +284,8 @@ class EmbeddedPipeline:
 
     def first_key(self):
         """A new API key and its record when the store has none yet (so the API is never open); else None."""
-        from sink.apikeys import KeyStore
-        from sink.objects import ObjectStore
+        from adapters.apikeys import KeyStore
+        from adapters.objects import ObjectStore
 
         store = KeyStore(ObjectStore(self.settings))
         return None if store.any() else store.create("first key")

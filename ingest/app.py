@@ -5,20 +5,23 @@ from __future__ import annotations
 import aiohttp
 from aiohttp import web
 
-from ingest import apidocs, auth, downloads, health, jobs, keys, similar, uniquify
+from ingest import (
+    apidocs, auth, compat_exiftools, compat_imagekit, compat_imgfactory, compat_media_metadata, compat_qiniu, downloads,
+    health, jobs, keys, similar, uniquify,
+)  # fmt: skip
 from ingest.accesslog import RedactingAccessLogger
-from ingest.compat import exiftools, imagekit, imgfactory, media_metadata, qiniu
 from ingest.errors import RenderError, error_middleware
-from ingest.publisher import Publisher, create_topics
+from adapters.kafka import create_topics
+from ingest.publisher import Publisher
 from ingest.status import JobStatus, StatusWatcher
 from ingest.workers import Workers
 from schemas.settings import Settings, get_settings
-from sink.apikeys import KeyStore
-from sink.objects import ObjectStore
+from adapters.apikeys import KeyStore
+from adapters.objects import ObjectStore
 
 MULTIPART_OVERHEAD = 1024 * 1024
 # The drop-in routes of the reference APIs, and their error renderers by route-name prefix (ingest/errors.py).
-COMPAT = (media_metadata, imgfactory, exiftools, imagekit, qiniu)
+COMPAT = (compat_media_metadata, compat_imgfactory, compat_exiftools, compat_imagekit, compat_qiniu)
 DIALECTS: dict[str, RenderError] = {module.DIALECT: module.render_error for module in COMPAT}
 
 

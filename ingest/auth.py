@@ -24,9 +24,9 @@ from typing import Protocol
 from aiohttp import web
 
 from schemas.errors import NotFound, RateLimited, Unauthorized
-from schemas.messages import JobView
+from schemas.views import JobView
 from schemas.settings import Settings
-from sink.apikeys import ApiKey, KeyStore, digest, key_id_of
+from adapters.apikeys import ApiKey, KeyStore, digest, key_id_of
 
 CALLER = web.RequestKey("caller", ApiKey)
 # The query parameter a key may come in: on every route, so parsers of a route's own parameters skip it.

@@ -14,7 +14,7 @@ from aiohttp import web
 from aiohttp.http_exceptions import BadHttpMessage
 
 from schemas.errors import MalformedRequest, MedialaneError, RateLimited
-from schemas.messages import ErrorBody
+from schemas.views import ErrorBody
 
 log = logging.getLogger(__name__)
 

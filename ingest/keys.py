@@ -9,7 +9,7 @@ from ingest.publisher import Publisher
 from ingest.status import JobStatus, StatusWatcher
 from ingest.workers import Workers
 from schemas.settings import Settings
-from sink.objects import ObjectStore
+from adapters.objects import ObjectStore
 
 SETTINGS = web.AppKey("settings", Settings)
 STORE = web.AppKey("store", ObjectStore)

@@ -1,33 +1,11 @@
-"""The ingest side of Kafka: topic creation and the producer that publishes job requests."""
+"""The ingest side of Kafka: the producer that publishes job requests."""
 
 from __future__ import annotations
 
 from aiokafka import AIOKafkaProducer
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import TopicAlreadyExistsError
 
-from schemas.messages import TOPIC_MESSAGES, JobRecord, Message, Status, StatusEvent
+from schemas.messages import JobRecord, Message, Status, StatusEvent
 from schemas.settings import Settings
-
-
-async def create_topics(settings: Settings) -> None:
-    """Create every medialane topic with the configured partitions; existing topics are left as they are."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
-    await admin.start()
-    try:
-        existing = set(await admin.list_topics())
-        missing = [
-            NewTopic(name, num_partitions=settings.topic_partitions, replication_factor=1)
-            for name in TOPIC_MESSAGES
-            if name not in existing
-        ]
-        if missing:
-            try:
-                await admin.create_topics(missing)
-            except TopicAlreadyExistsError:
-                pass
-    finally:
-        await admin.close()
 
 
 class Publisher:

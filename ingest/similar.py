@@ -13,12 +13,12 @@ import dataclasses
 from aiohttp import web
 
 from ingest import auth, keys
-from ingest.jobs import read_form
-from processors.media_type import check_media
-from processors.phash import hamming, phash_image
+from ingest.parsing import read_form
+from media.media_type import check_media
+from media.phash import hamming, phash_image
 from schemas.errors import InvalidParameter
 from schemas.messages import Op, Status
-from sink.similar import SimilarQuery, hash_param, parse_query
+from adapters.similar_query import SimilarQuery, hash_param, parse_query
 
 
 async def search(request: web.Request, query: SimilarQuery) -> web.Response:

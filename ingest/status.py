@@ -20,26 +20,19 @@ from datetime import datetime
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from ingest.workers import WorkerError, Workers
-from processors.offsets import end_offsets
+from adapters.kafka import end_offsets
 from schemas.errors import InvalidParameter, NotFound
-from schemas.messages import JobRecord, JobView, Status, StatusEvent, WebhookView, is_job_id
+from schemas.messages import JobRecord, StatusEvent, is_job_id
+from schemas.views import JobView
 from schemas.settings import Settings
-from sink.objects import ObjectStore, owner_prefix, request_key
-from sink.status import fold
+from adapters.objects import ObjectStore, owner_prefix, request_key
+from schemas.job_state import fold, queued_view
 
 STATUS_TOPIC = "medialane.status"
 REMEMBERED = 10_000
 # Microseconds are subtracted from this so that later jobs sort first (it lasts until the year 2286).
 TIME_CEILING = 10**16
 CURSOR = re.compile(r"[0-9]{16}-[0-9a-f-]{36}")
-
-
-def queued_view(record: JobRecord) -> JobView:
-    return JobView(
-        job_id=record.job_id, status=Status.QUEUED, percent=0, ops=record.ops,
-        created_at=record.created_at, updated_at=record.created_at, owner=record.owner, id=record.client_id,
-        webhook=WebhookView(url=record.webhook_url) if record.webhook_url else None,
-    )  # fmt: skip
 
 
 def owner_entry(owner: str, created_at: datetime, job_id: str) -> str:

@@ -2,7 +2,7 @@
 /v1/uniquify/single`` (one copy straight back), and the EXIF donors that ``exif=3`` copies from.
 
 Donors belong to the API key that stored them: another key neither lists, uses nor deletes them.
-Parameters come in the query string, named and bounded as in imgfactory's API (processors/uniquify.py
+Parameters come in the query string, named and bounded as in imgfactory's API (media/uniquify/params.py
 documents them); a bad one answers 422 with ``field`` naming it.
 """
 
@@ -15,13 +15,18 @@ import secrets
 from aiohttp import web
 
 from ingest import auth, keys
-from ingest.jobs import admitted_job_id, answer, enqueue, parse_wait, read_callback, read_limited, require_multipart
-from processors.media_type import check_media
-from processors.names import safe_name
-from processors.uniquify import MAX_SEED, ExifMode, UniquifyParams, donor_exif, parse_params, uniquify_single
+from ingest.jobs import admitted_job_id, answer, enqueue
+from ingest.parsing import parse_wait, read_callback, read_limited, require_multipart
+from media.media_type import check_media
+from media.names import safe_name
+from schemas.uniquify import ExifMode, UniquifyParams
+from media.uniquify.copy import uniquify_single
+from media.uniquify.exif import donor_exif
+from media.uniquify.params import MAX_SEED, parse_params
 from schemas.errors import EmptyFile, InvalidParameter, MalformedRequest, MedialaneError, NotFound
-from schemas.messages import JobView, UniquifyJob, UniquifySource, utcnow
-from sink.objects import donor_key, source_key
+from schemas.messages import UniquifyJob, UniquifySource, utcnow
+from schemas.views import JobView
+from adapters.objects import donor_key, source_key
 
 IMAGE_FIELDS = frozenset({"images", "images[]", "image", "file"})
 # Query parameters that are not uniquification's: the job's own, and the API key the guard reads.
@@ -101,7 +106,7 @@ async def submit(request: web.Request, wait: float) -> JobView:
         sources.append(UniquifySource(object_key=source_key(job_id, index), name=name,
                                       md5=hashlib.md5(data).hexdigest()))  # fmt: skip
     seed = params.seed if params.seed is not None else secrets.randbelow(MAX_SEED)
-    job = UniquifyJob(job_id=job_id, params=params.model_dump(mode="json"), seed=seed, sources=sources,
+    job = UniquifyJob(job_id=job_id, params=params, seed=seed, sources=sources,
                       donor_key=donor, created_at=utcnow(), client_id=callback.client_id,
                       webhook_url=callback.webhook_url)  # fmt: skip
     return await enqueue(request, "medialane.uniquify.jobs", job, wait)

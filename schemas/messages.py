@@ -1,18 +1,20 @@
-"""Every message medialane publishes, and the job document its API returns.
+"""Every message medialane publishes.
 
-Defined once here; ``python -m schemas.export`` writes their JSON Schemas next to this file, and a
-test fails when those files are stale. Every topic is keyed by job id (UTF-8 bytes) and carries one
-of these models as JSON.
+Defined once here; schemas/topics.py says which topic carries which, and ``python -m schemas.export``
+writes their JSON Schemas next to this file (a test fails when those files are stale).
 """
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from schemas.uniquify import CopyTask, UniquifyParams
 
 
 def utcnow() -> datetime:
@@ -62,7 +64,9 @@ class Status(StrEnum):
 
 
 class Message(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # A reader ignores fields it does not know: a newer stage's message is read by an older one during a
+    # rolling upgrade instead of being dead-lettered.
+    model_config = ConfigDict(extra="ignore", frozen=True)
 
 
 class ErrorInfo(Message):
@@ -78,6 +82,11 @@ class Upload(Message):
     size: int
     sha256: str
     mime: str
+
+    @classmethod
+    def of(cls, object_key: str, data: bytes, mime: str) -> Upload:
+        """The record of an original stored at ``object_key``, its size and SHA-256 taken from its bytes."""
+        return cls(object_key=object_key, size=len(data), sha256=hashlib.sha256(data).hexdigest(), mime=mime)
 
 
 class RemoteUrl(Message):
@@ -146,6 +155,10 @@ class MetadataResult(Message):
     metadata: dict[str, Any]
     extracted_at: datetime
 
+    def document(self) -> dict[str, Any]:
+        """What ``JobView.result["metadata"]`` and results/{job_id}/metadata.json hold."""
+        return self.metadata
+
 
 class PHashRecord(Message):
     """Topic ``medialane.phash``: an image's perceptual hashes, as displayed (EXIF orientation applied)."""
@@ -164,6 +177,10 @@ class PHashRecord(Message):
     owner: str | None = Field(None, description="key_id of the API key that made the job: only it finds the image "
                                                 "in near-duplicate search (None: no key does).")  # fmt: skip
 
+    def document(self) -> dict[str, Any]:
+        """What ``JobView.result["phash"]`` holds."""
+        return self.model_dump(mode="json", exclude={"job_id", "name", "hashed_at", "owner"})
+
 
 class StrippedFile(Message):
     """Topic ``medialane.stripped``: the cleaned copy of a job's file, behind an expiring link."""
@@ -179,6 +196,13 @@ class StrippedFile(Message):
     kept: list[str] = Field(description="Metadata kept, as the job's keep option asked.")
     stripped_at: datetime
 
+    def document(self) -> dict[str, Any]:
+        """What ``JobView.result["strip"]`` holds."""
+        return {
+            "downloadUrl": self.download_url, "expiresAt": self.expires_at.isoformat(), "size": self.size,
+            "format": self.format, "removed": self.removed, "kept": self.kept,
+        }  # fmt: skip
+
 
 class UniquifySource(Message):
     object_key: str
@@ -191,7 +215,7 @@ class UniquifyJob(Message):
 
     job_id: str
     ops: list[Op] = Field(default_factory=lambda: [Op.UNIQUIFY])
-    params: dict[str, Any] = Field(description="processors.uniquify.UniquifyParams, validated at ingest.")
+    params: UniquifyParams = Field(description="Validated at ingest.")
     seed: int
     sources: list[UniquifySource]
     donor_key: str | None = Field(None, description="Object key of the stored EXIF donor, for exif=3.")
@@ -205,8 +229,8 @@ class CopyOrder(Message):
     """Topic ``medialane.uniquify.tasks`` (keyed by job/source/copy, so copies spread over workers)."""
 
     job_id: str
-    task: dict[str, Any] = Field(description="processors.uniquify.CopyTask.")
-    params: dict[str, Any]
+    task: CopyTask
+    params: UniquifyParams
     source_key: str
     donor_key: str | None = None
 
@@ -221,7 +245,7 @@ class CopyPlanned(Message):
 class CopyMade(Message):
     kind: Literal["made"] = "made"
     job_id: str
-    task: dict[str, Any]
+    task: CopyTask
     object_key: str | None = Field(None, description="The copy in the object store, when it was made.")
     entry: dict[str, Any] | None = Field(None, description="Its manifest line: path, md5, size, transforms...")
     error: ErrorInfo | None = Field(None, description="Why this copy could not be made (its source's fault).")
@@ -249,6 +273,13 @@ class Uniquified(Message):
     failed: list[dict[str, Any]] = Field(description="Copies that could not be made, with their source and reason.")
     manifest: dict[str, Any]
     finished_at: datetime
+
+    def document(self) -> dict[str, Any]:
+        """What ``JobView.result["uniquify"]`` holds."""
+        return {
+            "downloadUrl": self.download_url, "expiresAt": self.expires_at.isoformat(), "copies": self.copies,
+            "files": self.files, "size": self.size, "failed": self.failed, "list": self.manifest["copies"],
+        }  # fmt: skip
 
 
 class WebhookAttempt(Message):
@@ -325,84 +356,3 @@ class DeadLetter(Message):
     reason: str
     payload: str = Field(description="The message value as text (invalid UTF-8 replaced), at most 64 KiB.")
     at: datetime
-
-
-class JobView(Message):
-    """A job as ``GET /v1/jobs/{job_id}`` returns it, and as the status table stores it."""
-
-    success: Literal[True] = True
-    job_id: str
-    status: Status
-    percent: int = Field(ge=0, le=100)
-    ops: list[Op]
-    created_at: datetime
-    updated_at: datetime
-    result: dict[str, Any] = Field(default_factory=dict)
-    error: ErrorInfo | None = None
-    owner: str | None = Field(None, description="key_id of the API key that made the job; only that key sees it.")
-    id: str | None = Field(None, description="The id the client gave the job, echoed.")
-    webhook: WebhookView | None = Field(None, description="The job's webhook and its delivery attempts, if it has one.")
-
-
-class JobPage(Message):
-    """``GET /v1/jobs``: a page of the caller's jobs, newest first."""
-
-    success: Literal[True] = True
-    jobs: list[JobView]
-    next_cursor: str | None = Field(description="Send as ?cursor= for the next page; null on the last page.")
-
-
-class SimilarImage(Message):
-    job_id: str
-    name: str
-    phash: str
-    distance: int = Field(ge=0, le=64, description="Hamming distance to the query hash (or its mirror).")
-    mirrored: bool = Field(description="The match is against the query's horizontally mirrored hash.")
-    exact_duplicate: bool | None = Field(
-        description="Same SHA-256 as the query job's file; null when the query is a bare hash."
-    )
-
-
-class SimilarImages(Message):
-    """``GET /v1/similar`` and ``GET /v1/jobs/{job_id}/similar``: matches sorted by distance."""
-
-    success: Literal[True] = True
-    phash: str
-    max_distance: int
-    algorithm: str
-    results: list[SimilarImage]
-
-
-class ErrorBody(Message):
-    """Every error response: a message and a machine code."""
-
-    success: Literal[False] = False
-    error: str
-    code: str
-    field: str | None = Field(None, description="The request parameter at fault, when one is; omitted otherwise.")
-
-
-class JobAccepted(Message):
-    """``202`` answer of ``POST /v1/jobs``."""
-
-    success: Literal[True] = True
-    job_id: str
-    status: Status
-
-
-TOPIC_MESSAGES: dict[str, type[Message]] = {
-    "medialane.jobs": JobRequest,
-    "medialane.media": MediaReady,
-    "medialane.metadata": MetadataResult,
-    "medialane.phash": PHashRecord,
-    "medialane.stripped": StrippedFile,
-    "medialane.uniquify.jobs": UniquifyJob,
-    "medialane.uniquify.tasks": CopyOrder,
-    "medialane.uniquify.copies": CopyProgress,
-    "medialane.uniquified": Uniquified,
-    "medialane.status": StatusEvent,
-    "medialane.webhooks": WebhookEvent,
-    "medialane.dlq": DeadLetter,
-}
-
-API_MODELS: tuple[type[Message], ...] = (JobView, JobPage, JobAccepted, ErrorBody, SimilarImages)

@@ -8,25 +8,26 @@ import tempfile
 from collections.abc import Iterator
 from typing import Any
 
-from processors.uniquify import UniquifyParams, manifest, write_zip
-from sink.objects import ObjectStore, archive_key
+from adapters.objects import ObjectStore, archive_key
+from media.uniquify import manifest, write_zip
+from schemas.tables import Ledger
 
 MANIFEST_NAME = "manifest.json"
 
 
-def job_manifest(ledger: dict[str, Any]) -> dict[str, Any]:
-    job = ledger["job"]
-    names = [source["name"] for source in job["sources"]]
-    document = manifest(UniquifyParams.model_validate(job["params"]), job["seed"], names,
-                        [made["entry"] for made in ledger["made"].values()])  # fmt: skip
-    document["failed"] = sorted(ledger["failed"].values(), key=lambda f: f["source"])
+def job_manifest(ledger: Ledger) -> dict[str, Any]:
+    job = ledger.job
+    assert job is not None
+    names = [source.name for source in job.sources]
+    document = manifest(job.params, job.seed, names, [made.entry for made in ledger.made.values()])
+    document["failed"] = [failed.model_dump() for failed in sorted(ledger.failed.values(), key=lambda f: f.source)]
     return document
 
 
-def build_archive(store: ObjectStore, job_id: str, ledger: dict[str, Any]) -> tuple[str, int, dict[str, Any]]:
+def build_archive(store: ObjectStore, job_id: str, ledger: Ledger) -> tuple[str, int, dict[str, Any]]:
     """Uploads the zip (copies in plan order, then manifest.json); returns its key, size and manifest."""
     document = job_manifest(ledger)
-    keys = {made["entry"]["path"]: made["object_key"] for made in ledger["made"].values()}
+    keys = {made.entry["path"]: made.object_key for made in ledger.made.values()}
 
     def entries() -> Iterator[tuple[str, bytes]]:
         for entry in document["copies"]:

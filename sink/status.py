@@ -1,71 +1,27 @@
-"""Job status: status events folded into one JobView per job, kept in the Faust status table.
-
-``fold`` is the whole state machine and is pure, so the ingest service can run it too (to answer
-``?wait``) and tests can check it without Kafka. The table's changelog in Kafka makes it survive
-restarts; ``GET /jobs/{job_id}`` on any worker is routed to the worker that owns the job's partition.
+"""Job status: every status event folded (schemas/job_state.py) into the job's view in the status table, and
+the webhook of a job that ended ordered on ``medialane.webhooks`` (sink/webhooks.py says when).
 """
 
 from __future__ import annotations
 
-from schemas.messages import JobView, Status, StatusEvent, WebhookView
+from adapters.worker_app import WorkerApp
+from schemas import tables, topics
+from schemas.job_state import fold
+from schemas.messages import StatusEvent, WebhookEvent
+from schemas.views import JobView
+from sink.webhooks import needs_order, order
 
 
-def fold(view: JobView | None, event: StatusEvent) -> JobView:
-    """Apply one event. Idempotent and monotonic: a redelivered or late event never moves a job back.
+def register(app: WorkerApp) -> None:
+    courier = app.courier
+    table = app.table_of(tables.STATUS)
 
-    Stages report queued, processing (with an op's result when they finish one) or failed; the job
-    is completed when every op it asked for has a result. The webhook delivery stage reports its
-    state after each attempt (sink/webhooks.py), on a finished job too.
-    """
-    if view is None:
-        view = JobView(
-            job_id=event.job_id,
-            status=Status.QUEUED,
-            percent=0,
-            ops=event.ops or [],
-            created_at=event.at,
-            updated_at=event.at,
-            owner=event.owner,
-        )
-    if event.webhook is not None:
-        # The latest state wins; a late report of fewer attempts is an older one.
-        if view.webhook is None or len(event.webhook.attempts) >= len(view.webhook.attempts):
-            return view.model_copy(update={"webhook": event.webhook})
-        return view
-    if view.status.terminal:
-        return view
-    ops = view.ops or event.ops or []
-    result = dict(view.result)
-    if event.op is not None and event.result is not None:
-        result[event.op] = event.result
-    done = sum(1 for op in ops if op in result)
-    if event.status is Status.FAILED:
-        status, error = Status.FAILED, event.error
-    elif ops and done == len(ops):
-        status, error = Status.COMPLETED, None
-    elif view.status is Status.QUEUED and event.status is Status.QUEUED:
-        status, error = Status.QUEUED, None
-    else:
-        status, error = Status.PROCESSING, None
-    return view.model_copy(
-        update={
-            "status": status,
-            "ops": ops,
-            "percent": 100 if status is Status.COMPLETED else max(view.percent, event.percent or 0, 100 * done // max(len(ops), 1)),
-            "result": result,
-            "error": error,
-            "updated_at": max(view.updated_at, event.at),
-            # Set once, by the queued event (even when another event of the job was folded first).
-            "owner": view.owner or event.owner,
-            "id": view.id or event.client_id,
-            "webhook": webhook(view, event, status),
-        }
-    )
-
-
-def webhook(view: JobView, event: StatusEvent, status: Status) -> WebhookView | None:
-    """The job's webhook, named by its queued event; due from the moment the job ends."""
-    current = view.webhook or (WebhookView(url=event.webhook_url) if event.webhook_url else None)
-    if current is not None and status.terminal:
-        return current.model_copy(update={"next_attempt_at": event.at})
-    return current
+    @app.agent(app.topic_of(topics.STATUS))
+    async def record_status(stream):
+        async for _, status in courier.messages(stream, StatusEvent):
+            key = status.job_id.encode()
+            current = table.get(key)
+            view = fold(JobView.model_validate_json(current) if current is not None else None, status)
+            table[key] = view.model_dump_json().encode()
+            if needs_order(view, status):
+                await courier.publish(topics.WEBHOOKS, view.job_id, WebhookEvent(event=order(view)))

@@ -8,7 +8,7 @@ delivery (``post``) through the URL guard and publishes the outcome back to the 
 delivers; anything else is retried after an exponential, jittered delay until
 ``webhook_retry_window`` after the job ended. An order for a job already known is ignored, so a
 redelivered order never sends twice. Everything but ``post`` is pure; the agent and timer are in
-sink/agents.py.
+sink/webhook_stage.py.
 """
 
 from __future__ import annotations
@@ -19,31 +19,19 @@ import hmac
 import json
 from datetime import datetime, timedelta
 
-from pydantic import BaseModel, ConfigDict
-
-from processors.urlguard import post as guarded_post
+from adapters.urlguard import post as guarded_post
 from schemas.errors import MedialaneError
-from schemas.messages import (
-    ErrorInfo, JobView, StatusEvent, WebhookAttempt, WebhookAttempted, WebhookOrder, WebhookView, utcnow,
-)
+from schemas.messages import ErrorInfo, StatusEvent, WebhookAttempt, WebhookAttempted, WebhookOrder, WebhookView, utcnow
+from schemas.views import JobView
 from schemas.settings import Settings
-from sink.apikeys import KeyStore
+from schemas.tables import Delivery
+from adapters.apikeys import KeyStore
 
 SIGNATURE_HEADER = "Medialane-Signature"
 # At most an hour between retries, so a receiver that comes back within the window hears within the hour.
 MAX_RETRY_DELAY = 3600.0
 # Doubling stops mattering long before this; the cap keeps 2**n a small float.
 MAX_DOUBLINGS = 32
-
-
-class Delivery(BaseModel):
-    """A job's webhook delivery: its ``webhooks`` table entry."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    order: WebhookOrder
-    state: WebhookView
-    partition: int
 
 
 def sign(secret: str, timestamp: int, body: bytes) -> str:

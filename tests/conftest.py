@@ -17,13 +17,14 @@ from aiokafka import AIOKafkaProducer
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from compose.embedded import Child, EmbeddedPipeline, isolated_settings, worker_ready
+from compose.embedded import Child, EmbeddedPipeline, worker_ready
 from ingest.accesslog import RedactingAccessLogger
 from ingest.app import create_app
-from ingest.publisher import create_topics
+from adapters.kafka import create_topics
 from schemas.settings import Settings
-from sink.apikeys import KeyStore
-from sink.objects import ObjectStore
+from adapters.apikeys import KeyStore
+from adapters.objects import ObjectStore
+from isolated_stack import isolated_settings
 
 SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "samples"
 WORKERS = 2

@@ -22,10 +22,10 @@ from ingest.accesslog import redact_url
 from ingest.app import create_app
 from ingest.status import job_id_of_entry, owner_entry
 from schemas.messages import Op, Status, StatusEvent
-from sink import apikeys
-from sink.apikeys import KeyStore, key_id_of
-from sink.objects import ObjectStore
-from sink.status import fold
+from adapters import apikeys
+from adapters.apikeys import KeyStore, key_id_of
+from adapters.objects import ObjectStore
+from schemas.job_state import fold
 
 CANON = SAMPLES / "exif-samples" / "jpg" / "Canon_40D.jpg"
 ACCESS_LOG = "aiohttp.access"

@@ -16,11 +16,11 @@ import pytest
 from PIL import Image
 
 from conftest import SAMPLES
-from ingest.compat.exiftools import extraction, metadata_groups, removal, render_error
-from processors.exiftool import ExifTool
-from processors.metadata import extract_metadata
+from ingest.compat_exiftools import extraction, metadata_groups, removal, render_error
+from adapters.exiftool import ExifTool
+from media.metadata import extract_metadata
 from schemas.errors import CorruptMedia, MedialaneError, NotFound, RateLimited, Unauthorized
-from schemas.messages import JobView
+from schemas.views import JobView
 from schemas.settings import Settings
 
 CANON = SAMPLES / "exif-samples" / "jpg" / "Canon_40D.jpg"

@@ -13,10 +13,10 @@ import aiohttp
 import pytest
 
 from conftest import SAMPLES
-from ingest.compat.imagekit import exif_object, metadata_object, render_error
-from processors.exiftool import ExifTool
-from processors.metadata import extract_metadata
-from processors.phash import phash_image
+from ingest.compat_imagekit import exif_object, metadata_object, render_error
+from adapters.exiftool import ExifTool
+from media.metadata import extract_metadata
+from media.phash import phash_image
 from schemas.errors import MedialaneError, UnsupportedMedia, Unauthorized, UrlForbidden
 from schemas.settings import Settings
 

@@ -17,9 +17,10 @@ import pytest
 from PIL import Image
 
 from conftest import SAMPLES
-from ingest.compat.imgfactory import error_body, task, timestamp
+from ingest.compat_imgfactory import error_body, task, timestamp
 from schemas.errors import InvalidParameter, MalformedRequest, MedialaneError, NotFound, RateLimited, Unauthorized
-from schemas.messages import ErrorInfo, JobView, Op, Status
+from schemas.messages import ErrorInfo, Op, Status
+from schemas.views import JobView
 from test_compat_media_metadata import client
 
 NIKON = SAMPLES / "exif-samples" / "jpg" / "Nikon_D70.jpg"

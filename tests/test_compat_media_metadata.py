@@ -20,11 +20,12 @@ from aiohttp.test_utils import TestServer
 
 from conftest import SAMPLES
 from ingest.app import create_app
-from ingest.compat.media_metadata import clock, job_answer, media_fields, render_error, status_answer
-from processors.media_type import check_media
-from processors.metadata import av_metadata, file_metadata
+from ingest.compat_media_metadata import clock, job_answer, media_fields, render_error, status_answer
+from media.media_type import check_media
+from media.metadata import av_metadata, file_metadata
 from schemas.errors import Unauthorized
-from schemas.messages import ErrorInfo, JobView, Op, Status
+from schemas.messages import ErrorInfo, Op, Status
+from schemas.views import JobView
 
 FORMATS = SAMPLES / "exiftool-formats"
 MOV = FORMATS / "QuickTime.mov"

@@ -14,10 +14,10 @@ import aiohttp
 import pytest
 
 from conftest import SAMPLES
-from ingest.compat.qiniu import exif_tags, readable, render_error, tag_name
-from processors.exif_ifds import ASCII, RATIONAL, SHORT, UNDEFINED
-from processors.exiftool import ExifTool
-from processors.metadata import extract_metadata
+from ingest.compat_qiniu import exif_tags, readable, render_error, tag_name
+from media.tiff import ASCII, RATIONAL, SHORT, UNDEFINED
+from adapters.exiftool import ExifTool
+from media.metadata import extract_metadata
 from schemas.errors import NotFound, Unauthorized
 from schemas.settings import Settings
 

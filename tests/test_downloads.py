@@ -9,8 +9,8 @@ import time
 import pytest
 
 from schemas.errors import MedialaneError, NotFound
-from sink.downloads import LinkExpired, sign, verify
-from sink.objects import ObjectStore
+from adapters.links import LinkExpired, sign, verify
+from adapters.objects import ObjectStore
 from test_rejections import expect_error
 
 

@@ -1,11 +1,12 @@
-"""Where the embedded stack of a test or benchmark run listens (compose/embedded.py)."""
+"""Where the embedded stack of a test or benchmark run listens (tests/isolated_stack.py)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from compose.embedded import EPHEMERAL_PORTS_START, isolated_settings, stack_ports
+from compose.embedded import stack_ports
+from isolated_stack import EPHEMERAL_PORTS_START, isolated_settings
 from schemas.settings import Settings
 
 

@@ -6,13 +6,13 @@ from __future__ import annotations
 from collections import Counter
 from datetime import datetime, timezone
 
-from processors.delivery import copy_partition
-from processors.uniquify import UniquifyParams
+from adapters.courier import copy_partition
+from schemas.uniquify import CopyTask, UniquifyParams
 from schemas.messages import CopyMade, CopyPlanned, ErrorInfo, UniquifyJob, UniquifySource
 from sink.ledger import percent, record, stalled_tasks, task_key
 
 JOB = UniquifyJob(
-    job_id="job", params=UniquifyParams(copies=2).model_dump(mode="json"), seed=7,
+    job_id="job", params=UniquifyParams(copies=2), seed=7,
     sources=[UniquifySource(object_key="originals/job/0", name="a.jpg", md5="source-md5")],
     created_at=datetime(2026, 1, 1, tzinfo=timezone.utc),
 )  # fmt: skip
@@ -31,9 +31,9 @@ def failed(copy: int) -> CopyMade:
 
 def test_the_plan_is_recorded_once():
     first = record(None, PLANNED)
-    assert first.progressed and first.ledger["expected"] == 2 and not first.complete
+    assert first.progressed and first.ledger.expected == 2 and not first.complete
     again = record(first.ledger, CopyPlanned(job_id="job", expected=5, job=JOB))
-    assert again.ledger["expected"] == 2
+    assert again.ledger.expected == 2
 
 
 def test_copies_complete_the_job_and_a_redelivered_copy_changes_nothing():
@@ -48,14 +48,14 @@ def test_copies_complete_the_job_and_a_redelivered_copy_changes_nothing():
 def test_a_copy_whose_md5_is_taken_is_sent_back_with_a_new_attempt():
     ledger = record(record(None, PLANNED).ledger, made(1, "m1")).ledger
     clash = record(ledger, made(2, "m1"))
-    assert clash.retry["copy_index"] == 2 and clash.retry["attempt"] == 1
-    assert not clash.progressed and "0-2" not in clash.ledger["made"]
+    assert clash.retry.copy_index == 2 and clash.retry.attempt == 1
+    assert not clash.progressed and "0-2" not in clash.ledger.made
     assert record(ledger, made(2, "source-md5")).retry is not None
 
 
 def test_a_failed_copy_counts_toward_completion():
     ledger = record(record(None, PLANNED).ledger, failed(1)).ledger
-    assert ledger["failed"]["0-1"]["code"] == "corrupt_media"
+    assert ledger.failed["0-1"].code == "corrupt_media"
     assert record(ledger, made(2, "m2")).complete
 
 
@@ -63,13 +63,13 @@ def test_a_stalled_job_has_its_missing_copies_ordered_again():
     ledger = record(record(None, PLANNED).ledger, made(1, "m1")).ledger
     missing = stalled_tasks(ledger, now=100.0, since=80.0, after=15.0)
     assert [task_key(task) for task in missing] == ["0-2"]
-    assert missing[0]["attempt"] == 0
+    assert missing[0].attempt == 0
 
 
 def test_a_job_that_progressed_lately_or_is_zipped_or_unplanned_is_left_alone():
     ledger = record(record(None, PLANNED).ledger, made(1, "m1")).ledger
     assert stalled_tasks(ledger, now=100.0, since=90.0, after=15.0) == []
-    assert stalled_tasks({**ledger, "zipped": True}, now=100.0, since=0.0, after=15.0) == []
+    assert stalled_tasks(ledger.model_copy(update={"zipped": True}), now=100.0, since=0.0, after=15.0) == []
     unplanned = record(None, made(1, "m1")).ledger
     assert stalled_tasks(unplanned, now=100.0, since=0.0, after=15.0) == []
 
@@ -77,11 +77,11 @@ def test_a_job_that_progressed_lately_or_is_zipped_or_unplanned_is_left_alone():
 def test_a_jobs_copies_go_round_the_partitions_in_turn():
     job = JOB.model_copy(update={
         "job_id": "6f0c4e1a-0000-4000-8000-000000000000",
-        "params": UniquifyParams(copies=10).model_dump(mode="json"),
+        "params": UniquifyParams(copies=10),
         "sources": JOB.sources * 3,
     })  # fmt: skip
-    tasks = [{"source_index": s, "copy_index": c, "attempt": 0} for s in range(3) for c in range(1, 11)]
+    tasks = [CopyTask(source_index=s, copy_index=c, seed=0, path="x.jpg") for s in range(3) for c in range(1, 11)]
     counts = Counter(copy_partition(job, task, 4) for task in tasks)
     assert sorted(counts.values()) == [7, 7, 8, 8]
     first = copy_partition(job, tasks[0], 4)
-    assert copy_partition(job, {**tasks[0], "attempt": 1}, 4) == (first + 1) % 4
+    assert copy_partition(job, tasks[0].retry(), 4) == (first + 1) % 4

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from processors.media_type import check_media, sniff
+from media.media_type import check_media, sniff
 from schemas.errors import CorruptMedia, EmptyFile, UnsupportedMedia
 
 SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "samples"

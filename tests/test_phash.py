@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image, ImageOps
 
-from processors.phash import ALGORITHM, PHashResult, format_hash, hamming, parse_hash, phash_image
+from media.phash import ALGORITHM, PHashResult, format_hash, hamming, parse_hash, phash_image
 from schemas.errors import CorruptMedia, EmptyFile, InvalidParameter, MedialaneError, UnsupportedMedia
 
 SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "samples"

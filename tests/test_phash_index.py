@@ -7,8 +7,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from processors import phash_index
-from processors.phash_index import MAX_DISTANCE, PHashIndex
+from adapters import phash_index
+from adapters.phash_index import MAX_DISTANCE, PHashIndex
 from schemas.errors import InvalidParameter
 
 ALGORITHM = "dct-phash-8/imagehash-4.3@1"

@@ -10,7 +10,7 @@ import aiohttp
 from aiokafka import AIOKafkaConsumer
 
 from conftest import SAMPLES, known_job, poll_job, produce
-from sink.objects import ObjectStore, result_key
+from adapters.objects import ObjectStore, result_key
 
 CANON = SAMPLES / "exif-samples" / "jpg" / "Canon_40D.jpg"
 

@@ -10,9 +10,9 @@ import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from conftest import poll_job, produce
-from processors.offsets import end_offsets
+from adapters.kafka import end_offsets
 from schemas.export import schema_files
-from schemas.messages import TOPIC_MESSAGES
+from schemas.topics import TOPICS
 from test_pipeline import CANON, upload
 from test_uniquify_pipeline import uniquify
 
@@ -24,7 +24,7 @@ async def traffic(api, settings, file_server) -> dict[TopicPartition, int]:
     """Every kind of message: a job with every op, a uniquification, a URL job with a webhook, a failing job,
     a dead letter. Yields where each topic stood before them: the broker keeps each record batch as an
     object in the store, so reading the session's whole history would take a minute a topic."""
-    partitions = [TopicPartition(t, p) for t in TOPIC_MESSAGES for p in range(settings.topic_partitions)]
+    partitions = [TopicPartition(topic.name, p) for topic in TOPICS for p in range(settings.topic_partitions)]
     starts = await end_offsets(settings.kafka_bootstrap, partitions)
     ops = '["metadata", "phash", "strip"]'
     async with api.post("/v1/jobs", data=upload(CANON, ops), params={"wait": "30"}) as response:
@@ -40,7 +40,7 @@ async def traffic(api, settings, file_server) -> dict[TopicPartition, int]:
     return starts
 
 
-@pytest.mark.parametrize("topic", sorted(TOPIC_MESSAGES))
+@pytest.mark.parametrize("topic", sorted(topic.name for topic in TOPICS))
 async def test_every_published_message_validates_against_its_schema(traffic, settings, topic):
     schema = json.loads(next(p for p in schema_files() if p.name == f"{topic}.schema.json").read_text())
     async with asyncio.timeout(20):

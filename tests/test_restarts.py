@@ -16,8 +16,8 @@ from mode.utils.queues import FlowControlQueue
 from PIL import Image
 
 from conftest import poll_job
-from processors.app import KeepBuffersFlowControl
-from sink.objects import ObjectStore
+from adapters.worker_app import KeepBuffersFlowControl
+from adapters.objects import ObjectStore
 from sink.similar import SNAPSHOT_KEY
 from test_pipeline import CANON, submit
 from test_similar import hash_job
@@ -83,7 +83,7 @@ async def test_worker_restarted_at_once_loses_no_job(api, workers):
 
 
 def test_resuming_running_flow_keeps_what_the_agents_were_handed():
-    """After a rebalance Faust resumes flow once more after seeking the streams (processors/app.py)."""
+    """After a rebalance Faust resumes flow once more after seeking the streams (adapters/worker_app.py)."""
     flow = KeepBuffersFlowControl()
     buffer = FlowControlQueue(flow_control=flow, clear_on_resume=True)
     flow.resume()

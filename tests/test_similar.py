@@ -11,8 +11,8 @@ import pytest
 from PIL import Image, ImageOps
 
 from conftest import SAMPLES, poll_job
-from processors.phash import ALGORITHM, ALGORITHM_VERSION, phash_image
-from sink.apikeys import key_id_of
+from media.phash import ALGORITHM, ALGORITHM_VERSION, phash_image
+from adapters.apikeys import key_id_of
 from test_rejections import expect_error
 
 NIKON = SAMPLES / "exif-samples" / "jpg" / "Nikon_D70.jpg"

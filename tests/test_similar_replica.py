@@ -8,10 +8,11 @@ from datetime import UTC, datetime
 import numpy as np
 import pytest
 
-from processors.phash import ALGORITHM, ALGORITHM_VERSION
+from media.phash import ALGORITHM, ALGORITHM_VERSION
 from schemas.errors import InvalidParameter
 from schemas.messages import PHashRecord
-from sink.similar import SimilarityReplica, SimilarQuery, parse_query
+from adapters.similar_query import SimilarQuery, parse_query
+from sink.similar import SimilarityReplica
 from test_phash_index import format_1_snapshot
 
 

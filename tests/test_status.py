@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from schemas.messages import ErrorInfo, Op, Status, StatusEvent
-from sink.status import fold
+from schemas.job_state import fold
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 

@@ -15,11 +15,11 @@ from aiokafka import AIOKafkaConsumer
 from PIL import Image
 
 from conftest import SAMPLES, known_job, poll_job, produce
-from processors.uniquify import UniquifyParams
+from schemas.uniquify import UniquifyParams
 from schemas.messages import (
     CopyPlanned, CopyProgress, Op, Status, StatusEvent, UniquifyJob, UniquifySource, new_job_id, utcnow,
 )
-from sink.objects import ObjectStore, source_key
+from adapters.objects import ObjectStore, source_key
 from test_rejections import expect_error
 
 NIKON = SAMPLES / "exif-samples" / "jpg" / "Nikon_D70.jpg"

@@ -12,7 +12,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 from hypothesis import given, settings as hypothesis_settings, strategies as st
 
-from processors.urlguard import check_url, fetch
+from adapters.urlguard import check_url, fetch
 from schemas.errors import FetchFailed, UrlForbidden
 from schemas.settings import Settings
 

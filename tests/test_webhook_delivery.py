@@ -11,14 +11,15 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from processors.urlguard import post
+from adapters.urlguard import post
 from schemas.errors import FetchFailed, UrlForbidden
 from schemas.messages import (
-    ErrorInfo, JobView, Op, Status, StatusEvent, WebhookAttempt, WebhookAttempted, WebhookOrder, WebhookView,
-)
+    ErrorInfo, Op, Status, StatusEvent, WebhookAttempt, WebhookAttempted, WebhookOrder, WebhookView,
+)  # fmt: skip
+from schemas.views import JobView
 from schemas.settings import Settings
 from sink import webhooks
-from sink.status import fold as fold_status
+from schemas.job_state import fold as fold_status
 
 API_DOC = Path(__file__).resolve().parents[1] / "docs" / "api.md"
 T0 = datetime(2026, 1, 1, tzinfo=UTC)

@@ -21,8 +21,8 @@ from test_rejections import expect_error
 from test_uniquify_pipeline import images_form
 from test_webhook_delivery import documented_verify
 from schemas.messages import WebhookEvent, WebhookOrder
-from sink.apikeys import KeyStore, key_id_of
-from sink.objects import ObjectStore
+from adapters.apikeys import KeyStore, key_id_of
+from adapters.objects import ObjectStore
 from sink.webhooks import SIGNATURE_HEADER
 
 CANON = SAMPLES / "exif-samples" / "jpg" / "Canon_40D.jpg"

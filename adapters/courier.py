@@ -1,0 +1,114 @@
+"""How messages enter and leave every stage: validated on the way in, keyed by job id on the way out.
+
+A message that does not validate is a poison message: it goes to the dead-letter topic with the
+reason and the stage moves on, so one bad message never blocks a partition.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Callable
+from typing import Any, TypeVar
+
+import faust
+
+from pydantic import ValidationError
+
+from schemas.errors import MedialaneError
+from schemas.messages import (
+    CopyOrder, DeadLetter, ErrorInfo, Message, Op, Status, StatusEvent, UniquifyJob, WebhookView, is_job_id, utcnow,
+)
+from schemas.topics import COPY_TASKS, DLQ, STATUS, Topic
+from schemas.uniquify import CopyTask
+
+log = logging.getLogger(__name__)
+
+M = TypeVar("M", bound=Message)
+DEAD_LETTER_PAYLOAD_LIMIT = 64 * 1024
+
+
+class Courier:
+    """Sends and receives for the stages of one worker app (``topic_of`` names its Faust topics)."""
+
+    def __init__(self, topic_of: Callable[[Topic], faust.TopicT], partitions: int) -> None:
+        self.topic_of = topic_of
+        self.partitions = partitions
+
+    async def publish(self, topic: Topic, job_id: str, message: Message) -> None:
+        await self.topic_of(topic).send(key=job_id.encode(), value=message.model_dump_json().encode())
+
+    async def messages(self, stream, model: type[M]) -> AsyncIterator[tuple[Any, M]]:
+        """Each event of ``stream`` with its value as ``model``; one that does not validate is dead-lettered
+        and skipped."""
+        async for event in stream.events():
+            message = await self.decode(event, model)
+            if message is not None:
+                yield event, message
+
+    async def decode(self, event, model: type[M]) -> M | None:
+        """The event's value as ``model``, or None after dead-lettering it."""
+        try:
+            return model.model_validate_json(event.value)
+        except ValidationError as exc:
+            await self.dead_letter(event, f"does not match {model.__name__}: {exc.errors(include_url=False)[:3]}")
+            return None
+
+    async def dead_letter(self, event, reason: str) -> None:
+        message = event.message
+        key = message.key.decode(errors="replace") if message.key is not None else None
+        payload = (event.value or b"")[:DEAD_LETTER_PAYLOAD_LIMIT].decode(errors="replace")
+        log.warning("dead letter from %s[%s]@%s: %s", message.topic, message.partition, message.offset, reason)
+        letter = DeadLetter(
+            topic=message.topic, partition=message.partition, offset=message.offset,
+            key=key, reason=reason, payload=payload, at=utcnow(),
+        )  # fmt: skip
+        await self.topic_of(DLQ).send(key=message.key, value=letter.model_dump_json().encode())
+        job_id = (key or "").split("/")[0]
+        if is_job_id(job_id) and message.topic != STATUS.name:
+            # The key still names the job (copy orders are keyed job/source/copy/attempt): end it with the
+            # reason rather than leave it unfinished forever.
+            failure = MedialaneError(f"a {message.topic} message was unreadable: {reason}", code="invalid_message")
+            await self.report_failure(job_id, failure)
+
+    async def report(
+        self,
+        job_id: str,
+        status: Status,
+        *,
+        op: Op | None = None,
+        result: dict | None = None,
+        percent: int | None = None,
+        webhook: WebhookView | None = None,
+    ) -> None:
+        event = StatusEvent(job_id=job_id, status=status, at=utcnow(), op=op, result=result, percent=percent,
+                            webhook=webhook)  # fmt: skip
+        await self.publish(STATUS, job_id, event)
+
+    async def report_failure(self, job_id: str, exc: Exception) -> None:
+        event = StatusEvent(job_id=job_id, status=Status.FAILED, at=utcnow(), error=error_info(exc))
+        await self.publish(STATUS, job_id, event)
+
+    async def order_copy(self, job: UniquifyJob, task: CopyTask) -> None:
+        source = job.sources[task.source_index]
+        order = CopyOrder(job_id=job.job_id, task=task, params=job.params, source_key=source.object_key,
+                          donor_key=job.donor_key)  # fmt: skip
+        key = f"{job.job_id}/{task.source_index}/{task.copy_index}/{task.attempt}"
+        partition = copy_partition(job, task, self.partitions)
+        value = order.model_dump_json().encode()
+        await self.topic_of(COPY_TASKS).send(key=key.encode(), value=value, partition=partition)
+
+
+def error_info(exc: Exception) -> ErrorInfo:
+    if isinstance(exc, MedialaneError):
+        return ErrorInfo(code=exc.code, message=exc.message)
+    # A bug or an outage: the job still ends with a reason, and the traceback is in the log.
+    log.error("unexpected failure", exc_info=exc)
+    return ErrorInfo(code="internal_error", message=f"{type(exc).__name__}: {exc}")
+
+
+def copy_partition(job: UniquifyJob, task: CopyTask, partitions: int) -> int:
+    """A job's copies go round the partitions in turn, from a place the job id sets, so every worker gets
+    an equal share of them: hashing 30 copy keys onto 4 partitions leaves one worker 20 now and then."""
+    start = int(job.job_id.replace("-", "")[:8], 16)
+    ordinal = task.source_index * job.params.copies + task.copy_index - 1 + task.attempt
+    return (start + ordinal) % partitions

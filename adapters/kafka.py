@@ -1,0 +1,68 @@
+"""Kafka helpers every stage shares: topic creation, and end offsets as fetch responses report them.
+
+Tansu 0.6 answers ListOffsets(latest), which ``end_offsets`` asks, with a stale offset, while every fetch
+response carries the partition's true high watermark. Whatever waits to "catch up to the end" (a Faust
+table's recovery, a replica's readiness, a watcher starting at the end) asks here instead; on Apache
+Kafka both answers agree.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import TopicAlreadyExistsError
+
+from schemas.topics import TOPICS
+from schemas.settings import Settings
+
+FETCH_WAIT_MS = 20
+
+
+async def end_offsets(bootstrap: str, partitions: list[TopicPartition], timeout: float = 10.0) -> dict:
+    if not partitions:
+        return {}
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False,
+                                fetch_max_wait_ms=FETCH_WAIT_MS)  # fmt: skip
+    await consumer.start()
+    try:
+        listed = await consumer.end_offsets(partitions)
+        consumer.assign(partitions)
+        for tp in partitions:
+            # Fetching from just before the listed end keeps the response small when it is right.
+            consumer.seek(tp, max(listed[tp] - 1, 0))
+        async with asyncio.timeout(timeout):
+            while any(consumer.highwater(tp) is None for tp in partitions):
+                await consumer.getmany(timeout_ms=FETCH_WAIT_MS * 5, max_records=1)
+            ends = {tp: max(listed[tp], consumer.highwater(tp)) for tp in partitions}
+            # After a restart Tansu has served records past the high watermark it reports: read on
+            # from there until a fetch brings nothing more.
+            for tp in partitions:
+                consumer.seek(tp, ends[tp])
+            while batches := await consumer.getmany(timeout_ms=FETCH_WAIT_MS * 5):
+                for tp, records in batches.items():
+                    ends[tp] = max(ends[tp], records[-1].offset + 1)
+        return ends
+    finally:
+        await consumer.stop()
+
+
+async def create_topics(settings: Settings) -> None:
+    """Create every medialane topic with the configured partitions; existing topics are left as they are."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        missing = [
+            NewTopic(topic.name, num_partitions=settings.topic_partitions, replication_factor=1)
+            for topic in TOPICS
+            if topic.name not in existing
+        ]
+        if missing:
+            try:
+                await admin.create_topics(missing)
+            except TopicAlreadyExistsError:
+                pass
+    finally:
+        await admin.close()

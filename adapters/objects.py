@@ -1,0 +1,157 @@
+"""The object store, reached only through the MinIO SDK: SeaweedFS when embedded, MinIO or S3 in production."""
+
+from __future__ import annotations
+
+import io
+import itertools
+import json
+from typing import Any
+
+from minio import Minio
+from minio.commonconfig import ENABLED, Filter
+from minio.error import S3Error
+from minio.lifecycleconfig import Expiration, LifecycleConfig, Rule
+
+from schemas.errors import NotFound
+from schemas.settings import Settings
+from schemas.uniquify import CopyTask
+
+PROBE_KEY = "tmp/.ready"
+
+
+def original_key(job_id: str) -> str:
+    return f"originals/{job_id}/original"
+
+
+def request_key(job_id: str) -> str:
+    return f"jobs/{job_id}/request.json"
+
+
+def result_key(job_id: str, op: str) -> str:
+    return f"results/{job_id}/{op}.json"
+
+
+def source_key(job_id: str, index: int) -> str:
+    return f"originals/{job_id}/{index}"
+
+
+def copy_key(job_id: str, task: CopyTask) -> str:
+    return f"tmp/uniquify/{job_id}/copies/{task.source_index}-{task.copy_index}-{task.attempt}.jpg"
+
+
+def archive_key(job_id: str) -> str:
+    return f"tmp/uniquify/{job_id}/uniquified-{job_id}.zip"
+
+
+def owner_prefix(owner: str) -> str:
+    return f"owners/{owner}/"
+
+
+def donor_key(donor_id: int) -> str:
+    return f"donors/{donor_id}.exif"
+
+
+def stripped_key(job_id: str, name: str) -> str:
+    """Under tmp/, which the bucket's lifecycle rule empties after a day; ``name`` is a safe_name."""
+    return f"tmp/strip/{job_id}/{name}"
+
+
+class ObjectStore:
+    """Synchronous, like the SDK; async callers run it in a thread."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.bucket = settings.s3_bucket
+        self.client = Minio(
+            settings.s3_endpoint,
+            access_key=settings.s3_access_key,
+            secret_key=settings.s3_secret_key.get_secret_value(),
+            secure=settings.s3_secure,
+            region=settings.s3_region,
+        )
+
+    def ensure_bucket(self, name: str | None = None) -> None:
+        """Create the bucket if missing; the main bucket also gets the one-day expiry of short-lived prefixes."""
+        name = name or self.bucket
+        if not self.client.bucket_exists(name):
+            try:
+                self.client.make_bucket(name)
+            except S3Error as exc:
+                if exc.code not in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
+                    raise
+        if name == self.bucket and self.settings.expiring_prefixes:
+            rules = [
+                Rule(ENABLED, rule_filter=Filter(prefix=prefix), rule_id=f"expire-{prefix.strip('/')}",
+                     expiration=Expiration(days=1))
+                for prefix in self.settings.expiring_prefixes
+            ]  # fmt: skip
+            self.client.set_bucket_lifecycle(name, LifecycleConfig(rules))
+
+    def ready_for_writes(self) -> bool:
+        try:
+            self.ensure_bucket()
+            self.put_bytes(PROBE_KEY, b"ok")
+            return True
+        except Exception:  # noqa: BLE001 - any failure here just means "not yet"
+            return False
+
+    def ping(self) -> None:
+        if not self.client.bucket_exists(self.bucket):
+            raise LookupError(f"bucket {self.bucket} does not exist")
+
+    def put_bytes(self, key: str, data: bytes, content_type: str = "application/octet-stream") -> None:
+        self.client.put_object(self.bucket, key, io.BytesIO(data), len(data), content_type=content_type)
+
+    def put_json(self, key: str, document: Any) -> None:
+        self.put_bytes(key, json.dumps(document, separators=(",", ":")).encode(), "application/json")
+
+    def get_bytes(self, key: str) -> bytes:
+        response = self.client.get_object(self.bucket, key)
+        try:
+            return response.read()
+        finally:
+            response.close()
+            response.release_conn()
+
+    def get_json(self, key: str) -> Any:
+        return json.loads(self.get_bytes(key))
+
+    def get_bytes_or_none(self, key: str) -> bytes | None:
+        """The object's bytes; None when there is none (one request: no stat before the read)."""
+        try:
+            return self.get_bytes(key)
+        except S3Error as exc:
+            if _missing(exc):
+                return None
+            raise
+
+    def get_json_or_none(self, key: str) -> Any:
+        data = self.get_bytes_or_none(key)
+        return None if data is None else json.loads(data)
+
+    def open(self, key: str):
+        """A streaming reader (``read(n)``, ``close()``, ``release_conn()``); NotFound when there is no object."""
+        try:
+            return self.client.get_object(self.bucket, key)
+        except S3Error as exc:
+            if _missing(exc):
+                raise NotFound("no such download", code="download_not_found") from exc
+            raise
+
+    def put_file(self, key: str, path: str, content_type: str) -> None:
+        self.client.fput_object(self.bucket, key, path, content_type=content_type)
+
+    def delete(self, key: str) -> None:
+        self.client.remove_object(self.bucket, key)
+
+    def list(self, prefix: str) -> list[str]:
+        return [item.object_name for item in self.client.list_objects(self.bucket, prefix=prefix, recursive=True)]
+
+    def list_page(self, prefix: str, start_after: str | None, limit: int) -> list[str]:
+        """At most ``limit`` keys under ``prefix``, in key order, after ``start_after``."""
+        items = self.client.list_objects(self.bucket, prefix=prefix, recursive=True, start_after=start_after)
+        return [item.object_name for item in itertools.islice(items, limit)]
+
+
+def _missing(exc: S3Error) -> bool:
+    return exc.code in ("NoSuchKey", "NoSuchObject", "NotFound")

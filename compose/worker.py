@@ -1,0 +1,25 @@
+"""``medialane worker``: one Faust worker process running every stage of processors/ and sink/."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import processors
+import sink
+from adapters.worker_app import WorkerApp, create_app
+from schemas.settings import Settings
+
+
+def create_worker(settings: Settings) -> WorkerApp:
+    app = create_app(settings)
+    processors.register(app)
+    sink.register(app)
+    return app
+
+
+def run(settings: Settings, loglevel: str = "info") -> None:
+    app = create_worker(settings)
+    Path(app.conf.datadir).mkdir(parents=True, exist_ok=True)
+    sys.argv = [sys.argv[0], "worker", "--loglevel", loglevel]
+    app.main()

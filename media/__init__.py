@@ -1,0 +1,1 @@
+"""Pure media work: bytes in, result out. Imports only the contracts (schemas)."""

@@ -1,0 +1,78 @@
+"""Job status: status events folded into one JobView per job, kept in the Faust status table.
+
+``fold`` is the whole state machine and is pure, so the ingest service can run it too (to answer
+``?wait``) and tests can check it without Kafka. The table's changelog in Kafka makes it survive
+restarts; ``GET /jobs/{job_id}`` on any worker is routed to the worker that owns the job's partition.
+
+``queued_view``, the job before any stage reports on it, is what both ``fold`` and the ingest service
+start from.
+"""
+
+from __future__ import annotations
+
+from schemas.messages import JobRecord, Status, StatusEvent, WebhookView
+from schemas.views import JobView
+
+
+def queued_view(record: JobRecord) -> JobView:
+    """A job as it stands before any stage reports on it: what the ingest service answers for a job it has
+    just queued (or knows only from its request record), and what ``fold`` starts from."""
+    return JobView(
+        job_id=record.job_id, status=Status.QUEUED, percent=0, ops=record.ops,
+        created_at=record.created_at, updated_at=record.created_at, owner=record.owner, id=record.client_id,
+        webhook=WebhookView(url=record.webhook_url) if record.webhook_url else None,
+    )  # fmt: skip
+
+
+def fold(view: JobView | None, event: StatusEvent) -> JobView:
+    """Apply one event. Idempotent and monotonic: a redelivered or late event never moves a job back.
+
+    Stages report queued, processing (with an op's result when they finish one) or failed; the job
+    is completed when every op it asked for has a result. The webhook delivery stage reports its
+    state after each attempt (sink/webhooks.py), on a finished job too.
+    """
+    if view is None:
+        # The id and webhook an event names are taken below, as from any event.
+        view = queued_view(JobRecord(job_id=event.job_id, ops=event.ops or [], created_at=event.at, owner=event.owner))
+    if event.webhook is not None:
+        # The latest state wins; a late report of fewer attempts is an older one.
+        if view.webhook is None or len(event.webhook.attempts) >= len(view.webhook.attempts):
+            return view.model_copy(update={"webhook": event.webhook})
+        return view
+    if view.status.terminal:
+        return view
+    ops = view.ops or event.ops or []
+    result = dict(view.result)
+    if event.op is not None and event.result is not None:
+        result[event.op] = event.result
+    done = sum(1 for op in ops if op in result)
+    if event.status is Status.FAILED:
+        status, error = Status.FAILED, event.error
+    elif ops and done == len(ops):
+        status, error = Status.COMPLETED, None
+    elif view.status is Status.QUEUED and event.status is Status.QUEUED:
+        status, error = Status.QUEUED, None
+    else:
+        status, error = Status.PROCESSING, None
+    return view.model_copy(
+        update={
+            "status": status,
+            "ops": ops,
+            "percent": 100 if status is Status.COMPLETED else max(view.percent, event.percent or 0, 100 * done // max(len(ops), 1)),
+            "result": result,
+            "error": error,
+            "updated_at": max(view.updated_at, event.at),
+            # Set once, by the queued event (even when another event of the job was folded first).
+            "owner": view.owner or event.owner,
+            "id": view.id or event.client_id,
+            "webhook": webhook(view, event, status),
+        }
+    )
+
+
+def webhook(view: JobView, event: StatusEvent, status: Status) -> WebhookView | None:
+    """The job's webhook, named by its queued event; due from the moment the job ends."""
+    current = view.webhook or (WebhookView(url=event.webhook_url) if event.webhook_url else None)
+    if current is not None and status.terminal:
+        return current.model_copy(update={"next_attempt_at": event.at})
+    return current

@@ -1,0 +1,107 @@
+"""The fan-in of uniquification jobs: each job's copies gathered into its ledger (table ``uniquify``), the zip
+once every copy is made or has failed, and the redrive of jobs whose copies stalled.
+
+What each event means for the ledger is decided by sink/ledger.py; this stage keeps the table, orders
+retries, reports progress and builds the archive.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from adapters.links import sign
+from adapters.worker_app import WorkerApp
+from schemas.errors import MedialaneError
+from schemas.messages import CopyProgress, Status, Uniquified, utcnow
+from schemas.tables import UNIQUIFY, Ledger
+from schemas.topics import COPIES, UNIQUIFIED
+from sink.archive import build_archive
+from sink.ledger import percent, record, stalled_tasks
+
+
+def register(app: WorkerApp) -> None:
+    fanin = FanIn(app)
+
+    @app.agent(app.topic_of(COPIES))
+    async def gather_copies(stream):
+        await fanin.gather(stream)
+
+    @app.timer(interval=app.settings.uniquify_redrive_seconds)
+    async def redrive_stalled_copies() -> None:
+        await fanin.redrive(app.active_partitions(COPIES), time.time())
+
+
+class FanIn:
+    """One worker's fan-in: the ledgers it folds, and when it last re-ordered each stalled job."""
+
+    def __init__(self, app: WorkerApp) -> None:
+        self.app = app
+        self.courier = app.courier
+        self.table = app.table_of(UNIQUIFY)
+        # When each job's missing copies were last ordered again, so a stalled job is re-ordered once a period.
+        self.redriven: dict[str, float] = {}
+
+    def ledger(self, job_id: str) -> Ledger | None:
+        current = self.table.get(job_id.encode())
+        return Ledger.model_validate_json(current) if current is not None else None
+
+    def keep(self, job_id: str, ledger: Ledger) -> None:
+        self.table[job_id.encode()] = ledger.model_dump_json().encode()
+
+    async def gather(self, stream) -> None:
+        """One ledger per job; the zip once every copy is made or has failed."""
+        async for event, progress in self.courier.messages(stream, CopyProgress):
+            job_id = progress.event.job_id
+            outcome = record(self.ledger(job_id), progress.event)
+            update: dict = {"partition": event.message.partition}
+            if outcome.progressed:
+                update["progressed_at"] = time.time()
+            job_ledger = outcome.ledger.model_copy(update=update)
+            self.keep(job_id, job_ledger)
+            try:
+                if outcome.retry is not None:
+                    assert job_ledger.job is not None
+                    await self.courier.order_copy(job_ledger.job, outcome.retry)
+                elif outcome.complete:
+                    await self.finish(job_id, job_ledger)
+                elif outcome.progressed:
+                    await self.courier.report(job_id, Status.PROCESSING, percent=percent(job_ledger))
+            except Exception as exc:  # noqa: BLE001 - every failure ends the job with its reason
+                await self.courier.report_failure(job_id, exc)
+
+    async def finish(self, job_id: str, job_ledger: Ledger) -> None:
+        if not job_ledger.made:
+            reasons = sorted({failure.message for failure in job_ledger.failed.values()})
+            raise MedialaneError(f"no copy could be made: {'; '.join(reasons)}", code="uniquify_failed")
+        key, size, document = await asyncio.to_thread(build_archive, self.app.store, job_id, job_ledger)
+        url, expires_at = sign(self.app.settings, key, key.rsplit("/", 1)[1])
+        result = Uniquified(
+            job_id=job_id, object_key=key, download_url=url, expires_at=expires_at, copies=len(job_ledger.made),
+            files=len(job_ledger.made) + 1, size=size, failed=document["failed"], manifest=document,
+            finished_at=utcnow(),
+        )  # fmt: skip
+        await self.courier.publish(UNIQUIFIED, job_id, result)
+        self.keep(job_id, job_ledger.model_copy(update={"zipped": True}))
+
+    async def redrive(self, partitions: set[int], now: float) -> None:
+        """Orders again the missing copies of the jobs of ``partitions`` that have made no progress for a while.
+
+        Orders are idempotent (a copy already in the ledger is ignored), so ordering the missing ones again is
+        safe; a standby copy of the table is never acted on.
+        """
+        period = self.app.settings.uniquify_redrive_seconds
+        for key, value in list(self.table.items()):
+            job_ledger = Ledger.model_validate_json(value)
+            job_id = key.decode()
+            if job_ledger.partition not in partitions:
+                continue
+            progressed_at = job_ledger.progressed_at if job_ledger.progressed_at is not None else now
+            since = max(progressed_at, self.redriven.get(job_id, 0))
+            missing = stalled_tasks(job_ledger, now, since, period)
+            if missing:
+                self.redriven[job_id] = now
+                job = job_ledger.job
+                assert job is not None
+                for task in missing:
+                    await self.courier.order_copy(job, task)

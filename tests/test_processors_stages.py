@@ -1,0 +1,274 @@
+"""Each processors agent on its own, in Faust's test context: a message in, and what the stage publishes
+(every topic's send captured) and stores (the session's real object store). No worker runs, no broker is read.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import json
+from collections.abc import Iterator
+from typing import Any, NamedTuple
+from unittest.mock import patch
+
+import faust
+import pytest
+
+import processors
+from adapters.courier import copy_partition
+from adapters.objects import copy_key, original_key, source_key
+from adapters.worker_app import WorkerApp, create_app
+from conftest import SAMPLES
+from media.phash import phash_image
+from media.uniquify import plan_copies
+from processors.ops import registry
+from schemas.messages import (
+    CopyOrder, JobRequest, MediaReady, Message, MetadataResult, Op, PHashRecord, RemoteUrl, StrippedFile, UniquifyJob,
+    UniquifySource, Upload, new_job_id, utcnow,
+)
+from schemas.topics import (
+    COPIES, COPY_TASKS, DLQ, JOBS, MEDIA, METADATA, PHASH, RESULTS, STATUS, STRIPPED, TOPICS, UNIQUIFY_JOBS,
+)
+from schemas.uniquify import CopyTask, UniquifyParams
+
+CANON = SAMPLES / "exif-samples" / "jpg" / "Canon_40D.jpg"
+NIKON = SAMPLES / "exif-samples" / "jpg" / "Nikon_D70.jpg"
+# Cut inside the image data: the header reads, the pixels do not.
+TRUNCATED = CANON.read_bytes()[:3000]
+
+
+class Sent(NamedTuple):
+    topic: str
+    key: str
+    value: dict[str, Any]
+    partition: int | None
+
+
+class Processed(faust.Sensor):
+    """Tells when an agent is done with an event: Faust's test context only tells when the agent took it, and
+    these agents do their work after that (in threads, in the object store)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.done = asyncio.Event()
+
+    def on_stream_event_out(self, tp, offset, stream, event, state=None) -> None:
+        self.done.set()
+
+
+@pytest.fixture(scope="module")
+async def app(stack, settings) -> WorkerApp:
+    app = create_app(settings)
+    processors.register(app)
+    app.finalize()
+    app.flow_control.resume()
+    app.processed = Processed()
+    app.sensors.add(app.processed)
+    return app
+
+
+@contextlib.contextmanager
+def capturing(app: WorkerApp) -> Iterator[list[Sent]]:
+    sent: list[Sent] = []
+
+    def capture_to(topic: str):
+        async def send(*, key: bytes, value: bytes, partition: int | None = None) -> None:
+            sent.append(Sent(topic, key.decode(), json.loads(value), partition))
+
+        return send
+
+    with contextlib.ExitStack() as patches:
+        for topic in TOPICS:
+            patches.enter_context(patch.object(app.topic_of(topic), "send", capture_to(topic.name)))
+        yield sent
+
+
+async def put(app: WorkerApp, agent: str, value: Message | bytes, key: str) -> list[Sent]:
+    """What ``agent`` publishes for one message, in order."""
+    [tested] = [found for name, found in app.agents.items() if name.endswith(f".{agent}")]
+    raw = value if isinstance(value, bytes) else value.model_dump_json().encode()
+    app.processed.done.clear()
+    with capturing(app) as sent:
+        async with tested.test_context() as context:
+            await context.put(raw, key=key.encode())
+            await asyncio.wait_for(app.processed.done.wait(), timeout=60)
+    return sent
+
+
+async def stored_upload(app: WorkerApp, job_id: str, data: bytes) -> Upload:
+    """An original as ingest stores it before the job is published."""
+    key = original_key(job_id)
+    await asyncio.to_thread(app.store.put_bytes, key, data, "image/jpeg")
+    return Upload(object_key=key, size=len(data), sha256=hashlib.sha256(data).hexdigest(), mime="image/jpeg")
+
+
+def job(job_id: str, source: Upload | RemoteUrl, *ops: Op) -> JobRequest:
+    return JobRequest(job_id=job_id, ops=list(ops), name="canon.jpg", source=source, created_at=utcnow(), owner="key1")
+
+
+def media_of(job_id: str, upload: Upload, *ops: Op) -> MediaReady:
+    stored = upload.model_dump(exclude={"kind"})
+    return MediaReady(job_id=job_id, ops=list(ops), name="canon.jpg", owner="key1", **stored)
+
+
+def statuses(sent: list[Sent]) -> list[tuple[str, str | None]]:
+    return [(s.value["status"], (s.value.get("error") or {}).get("code")) for s in sent if s.topic == STATUS.name]
+
+
+def test_every_op_but_uniquify_has_its_module():
+    assert set(registry()) == set(RESULTS) - {Op.UNIQUIFY}
+
+
+async def test_an_upload_job_is_handed_on_as_media(app):
+    job_id = new_job_id()
+    upload = await stored_upload(app, job_id, CANON.read_bytes())
+
+    sent = await put(app, "prepare_media", job(job_id, upload, Op.METADATA, Op.PHASH), job_id)
+
+    assert [(s.topic, s.key) for s in sent] == [(STATUS.name, job_id), (MEDIA.name, job_id)]
+    assert statuses(sent) == [("processing", None)]
+    assert MediaReady.model_validate(sent[1].value) == media_of(job_id, upload, Op.METADATA, Op.PHASH)
+
+
+async def test_each_op_of_a_job_publishes_its_result_to_its_topic(app):
+    data = CANON.read_bytes()
+    job_id = new_job_id()
+    upload = await stored_upload(app, job_id, data)
+
+    sent = await put(app, "process_media", media_of(job_id, upload, Op.METADATA, Op.PHASH, Op.STRIP), job_id)
+
+    # Completing the job is the sink's, once it stored the results.
+    assert [(s.topic, s.key) for s in sent] == [(METADATA.name, job_id), (PHASH.name, job_id), (STRIPPED.name, job_id)]
+    metadata = MetadataResult.model_validate(sent[0].value)
+    assert metadata.metadata["file"]["size"] == len(data)
+    record = PHashRecord.model_validate(sent[1].value)
+    assert (record.phash, record.owner) == (phash_image(data).hash, "key1")
+    stripped = StrippedFile.model_validate(sent[2].value)
+    cleaned = await asyncio.to_thread(app.store.get_bytes, stripped.object_key)
+    assert len(cleaned) == stripped.size < len(data)
+    assert "EXIF" in stripped.removed
+
+
+async def test_a_url_job_stores_the_fetched_original(app, file_server):
+    job_id = new_job_id()
+    url = f"{file_server}/samples/{CANON.relative_to(SAMPLES)}"
+
+    sent = await put(app, "prepare_media", job(job_id, RemoteUrl(url=url), Op.PHASH), job_id)
+
+    assert [s.topic for s in sent] == [STATUS.name, MEDIA.name]
+    media = MediaReady.model_validate(sent[1].value)
+    data = CANON.read_bytes()
+    assert (media.object_key, media.size, media.mime) == (original_key(job_id), len(data), "image/jpeg")
+    assert media.sha256 == hashlib.sha256(data).hexdigest()
+    assert await asyncio.to_thread(app.store.get_bytes, media.object_key) == data
+
+
+async def test_a_url_to_a_non_media_file_fails_the_job(app, file_server):
+    job_id = new_job_id()
+    url = f"{file_server}/samples/README.md"
+
+    sent = await put(app, "prepare_media", job(job_id, RemoteUrl(url=url), Op.PHASH), job_id)
+
+    assert statuses(sent) == [("processing", None), ("failed", "unsupported_media")]
+    assert MEDIA.name not in [s.topic for s in sent]
+
+
+async def test_a_truncated_file_fails_the_job_with_its_code(app):
+    job_id = new_job_id()
+    upload = await stored_upload(app, job_id, TRUNCATED)
+
+    sent = await put(app, "process_media", media_of(job_id, upload, Op.PHASH, Op.METADATA), job_id)
+
+    assert [s.topic for s in sent] == [STATUS.name]
+    assert statuses(sent) == [("failed", "corrupt_media")]
+
+
+@pytest.mark.parametrize(
+    "agent, topic",
+    [("prepare_media", JOBS), ("process_media", MEDIA), ("plan_uniquify", UNIQUIFY_JOBS), ("make_copies", COPY_TASKS)],
+)
+async def test_a_poison_message_goes_to_the_dead_letter_topic(app, agent, topic):
+    job_id = new_job_id()
+
+    sent = await put(app, agent, b'poison{"job_id": 42}', job_id)
+
+    [letter] = [s for s in sent if s.topic == DLQ.name]
+    assert (letter.key, letter.value["topic"]) == (job_id, topic.name)
+    assert topic.message.__name__ in letter.value["reason"]
+    assert statuses(sent) == [("failed", "invalid_message")]
+
+
+def uniquify_job(job_id: str, *names: str) -> UniquifyJob:
+    sources = [
+        UniquifySource(object_key=source_key(job_id, i), name=name, md5="0" * 32) for i, name in enumerate(names)
+    ]
+    return UniquifyJob(job_id=job_id, params=UniquifyParams(copies=2), seed=7, sources=sources, created_at=utcnow())
+
+
+def tasks_of(job: UniquifyJob) -> list[CopyTask]:
+    return plan_copies(job.params, [source.name for source in job.sources], job.seed)
+
+
+async def test_a_uniquify_plan_goes_first_then_one_order_per_copy(app, settings):
+    job_id = new_job_id()
+    planned = uniquify_job(job_id, "a.jpg", "b.jpg")
+
+    sent = await put(app, "plan_uniquify", planned, job_id)
+
+    assert statuses(sent) == [("processing", None)]
+    plan, *orders = sent[1:]
+    assert (plan.topic, plan.key, plan.value["event"]["kind"], plan.value["event"]["expected"]) == (
+        COPIES.name, job_id, "planned", 4)  # fmt: skip
+    tasks = tasks_of(planned)
+    assert [CopyOrder.model_validate(order.value).task for order in orders] == tasks
+    partitions = settings.topic_partitions
+    assert [(o.topic, o.key, o.partition) for o in orders] == [
+        (COPY_TASKS.name, f"{job_id}/{t.source_index}/{t.copy_index}/0", copy_partition(planned, t, partitions))
+        for t in tasks
+    ]
+
+
+async def orders_of(app: WorkerApp, data: bytes) -> list[CopyOrder]:
+    """A one-source job's copy orders, its source stored."""
+    job_id = new_job_id()
+    planned = uniquify_job(job_id, "a.jpg")
+    await asyncio.to_thread(app.store.put_bytes, source_key(job_id, 0), data, "image/jpeg")
+    return [
+        CopyOrder(job_id=job_id, task=task, params=planned.params, source_key=source_key(job_id, 0))
+        for task in tasks_of(planned)
+    ]
+
+
+async def test_a_copy_order_stores_the_copy_and_reports_it(app):
+    order, _ = await orders_of(app, NIKON.read_bytes())
+
+    [sent] = await put(app, "make_copies", order, order.job_id)
+
+    assert (sent.topic, sent.key, sent.value["event"]["kind"]) == (COPIES.name, order.job_id, "made")
+    made = sent.value["event"]
+    assert made["object_key"] == copy_key(order.job_id, order.task) and made["error"] is None
+    copy = await asyncio.to_thread(app.store.get_bytes, made["object_key"])
+    assert copy.startswith(b"\xff\xd8") and copy != NIKON.read_bytes()
+    assert (made["entry"]["md5"], made["entry"]["size"]) == (hashlib.md5(copy).hexdigest(), len(copy))
+
+
+async def test_a_copy_whose_source_cannot_be_read_reports_why(app):
+    order, _ = await orders_of(app, TRUNCATED)
+
+    [sent] = await put(app, "make_copies", order, order.job_id)
+
+    made = sent.value["event"]
+    assert (sent.topic, made["kind"], made["object_key"]) == (COPIES.name, "made", None)
+    assert made["error"]["code"] == "corrupt_media"
+    assert await asyncio.to_thread(app.store.get_bytes_or_none, copy_key(order.job_id, order.task)) is None
+
+
+async def test_the_next_copy_of_a_source_is_made_from_the_bytes_kept(app):
+    first, second = await orders_of(app, NIKON.read_bytes())
+    await put(app, "make_copies", first, first.job_id)
+    await asyncio.to_thread(app.store.delete, first.source_key)
+
+    [sent] = await put(app, "make_copies", second, second.job_id)
+
+    assert sent.value["event"]["error"] is None
