@@ -145,6 +145,11 @@ class ExifTool:
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(path)
 
+    @property
+    def restarts(self) -> dict[str, int]:
+        """Starts after the first of each kept-open process: each follows a crash or a timeout that killed it."""
+        return {"reader": max(self._reader.starts - 1, 0), "writer": max(self._writer.starts - 1, 0)}
+
     def close(self) -> None:
         for process in (getattr(self, "_reader", None), getattr(self, "_writer", None)):
             if process is not None:
@@ -167,6 +172,7 @@ class KeptOpen:
         self._env = env
         self._proc: subprocess.Popen[bytes] | None = None
         self._sequence = 0
+        self.starts = 0
 
     def execute(self, *args: str) -> str:
         """Run one command; on timeout or crash kill the process so the next call starts afresh."""
@@ -212,6 +218,7 @@ class KeptOpen:
                 start_new_session=True,
                 preexec_fn=_die_with_parent,
             )
+            self.starts += 1
         except OSError as exc:
             raise ExtractFailed(f"cannot start exiftool {self._argv[0]!r}: {exc}") from exc
 

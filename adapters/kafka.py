@@ -14,10 +14,27 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
-from schemas.topics import TOPICS
+from schemas.tables import TABLES, Table
+from schemas.topics import PHASH, TOPICS
 from schemas.settings import Settings
 
 FETCH_WAIT_MS = 20
+# The worker's Faust app id: its consumer group, and the prefix of its tables' changelog topics.
+APP_ID = "medialane"
+# Every replica of the pHash index is rebuilt from this topic (past its snapshot): it is never cut.
+KEPT_FOREVER = {PHASH.name}
+
+
+def changelog_topic(table: Table) -> str:
+    return f"{APP_ID}-{table.name}-changelog"
+
+
+def topic_configs(settings: Settings) -> dict[str, dict[str, str]]:
+    """Each topic's config on Apache Kafka: work and result topics deleted past the retention, changelogs compacted
+    (one record per key is all a table's recovery needs). Tansu ignores both (docs/operations.md)."""
+    retention = str(int(settings.topic_retention_hours * 3600 * 1000))
+    configs = {topic.name: {"retention.ms": "-1" if topic.name in KEPT_FOREVER else retention} for topic in TOPICS}
+    return configs | {changelog_topic(table): {"cleanup.policy": "compact"} for table in TABLES}
 
 
 async def end_offsets(bootstrap: str, partitions: list[TopicPartition], timeout: float = 10.0) -> dict:
@@ -49,15 +66,16 @@ async def end_offsets(bootstrap: str, partitions: list[TopicPartition], timeout:
 
 
 async def create_topics(settings: Settings) -> None:
-    """Create every medialane topic with the configured partitions; existing topics are left as they are."""
+    """Create every medialane topic and table changelog with the configured partitions and ``topic_configs``;
+    existing topics are left as they are."""
     admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
     await admin.start()
     try:
         existing = set(await admin.list_topics())
         missing = [
-            NewTopic(topic.name, num_partitions=settings.topic_partitions, replication_factor=1)
-            for topic in TOPICS
-            if topic.name not in existing
+            NewTopic(name, num_partitions=settings.topic_partitions, replication_factor=1, topic_configs=config)
+            for name, config in topic_configs(settings).items()
+            if name not in existing
         ]
         if missing:
             try:

@@ -5,11 +5,15 @@ from __future__ import annotations
 import io
 import itertools
 import json
+import os
 from typing import Any
 
+import certifi
+import urllib3
 from minio import Minio
 from minio.commonconfig import ENABLED, Filter
-from minio.error import S3Error
+from minio.deleteobjects import DeleteObject
+from minio.error import S3Error, ServerError
 from minio.lifecycleconfig import Expiration, LifecycleConfig, Rule
 
 from schemas.errors import NotFound
@@ -17,6 +21,11 @@ from schemas.settings import Settings
 from schemas.uniquify import CopyTask
 
 PROBE_KEY = "tmp/.ready"
+# The SDK waits 5 minutes for a connection and retries 5 times: a store that is down would hold a request
+# (and an API answer) for seconds to minutes. A refused or reset connection now fails a call within about a
+# second (three tries, 0.4 s and 0.8 s apart); a store that accepts but never answers, within the read timeout.
+CONNECT_TIMEOUT, READ_TIMEOUT = 2.0, 20.0
+RETRIES = urllib3.Retry(total=3, backoff_factor=0.2, status_forcelist=[500, 502, 503, 504])
 
 
 def original_key(job_id: str) -> str:
@@ -29,6 +38,11 @@ def request_key(job_id: str) -> str:
 
 def result_key(job_id: str, op: str) -> str:
     return f"results/{job_id}/{op}.json"
+
+
+def preview_key(job_id: str) -> str:
+    """Beside the job's results, so it goes with them; made on the first GET /v1/jobs/{job_id}/preview."""
+    return f"results/{job_id}/preview.jpg"
 
 
 def source_key(job_id: str, index: int) -> str:
@@ -51,6 +65,21 @@ def donor_key(donor_id: int) -> str:
     return f"donors/{donor_id}.exif"
 
 
+def job_prefixes(job_id: str) -> tuple[str, ...]:
+    """Every prefix holding objects of one job (a job's listing entry, under its owner, is not one)."""
+    return (f"originals/{job_id}/", f"results/{job_id}/", f"jobs/{job_id}/", f"tmp/strip/{job_id}/",
+            f"tmp/uniquify/{job_id}/")  # fmt: skip
+
+
+def retention(settings: Settings) -> dict[str, int]:
+    """Days the bucket's lifecycle rules keep the objects under each prefix."""
+    return {
+        **{prefix: 1 for prefix in settings.expiring_prefixes},
+        "originals/": settings.originals_days,
+        "results/": settings.results_days,
+    }
+
+
 def stripped_key(job_id: str, name: str) -> str:
     """Under tmp/, which the bucket's lifecycle rule empties after a day; ``name`` is a safe_name."""
     return f"tmp/strip/{job_id}/{name}"
@@ -68,7 +97,11 @@ class ObjectStore:
             secret_key=settings.s3_secret_key.get_secret_value(),
             secure=settings.s3_secure,
             region=settings.s3_region,
-        )
+            http_client=urllib3.PoolManager(
+                timeout=urllib3.Timeout(connect=CONNECT_TIMEOUT, read=READ_TIMEOUT), maxsize=10, retries=RETRIES,
+                cert_reqs="CERT_REQUIRED", ca_certs=os.environ.get("SSL_CERT_FILE") or certifi.where(),
+            ),
+        )  # fmt: skip
 
     def ensure_bucket(self, name: str | None = None) -> None:
         """Create the bucket if missing; the main bucket also gets the one-day expiry of short-lived prefixes."""
@@ -79,11 +112,11 @@ class ObjectStore:
             except S3Error as exc:
                 if exc.code not in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
                     raise
-        if name == self.bucket and self.settings.expiring_prefixes:
+        if name == self.bucket:
             rules = [
                 Rule(ENABLED, rule_filter=Filter(prefix=prefix), rule_id=f"expire-{prefix.strip('/')}",
-                     expiration=Expiration(days=1))
-                for prefix in self.settings.expiring_prefixes
+                     expiration=Expiration(days=days))
+                for prefix, days in retention(self.settings).items()
             ]  # fmt: skip
             self.client.set_bucket_lifecycle(name, LifecycleConfig(rules))
 
@@ -144,6 +177,14 @@ class ObjectStore:
     def delete(self, key: str) -> None:
         self.client.remove_object(self.bucket, key)
 
+    def delete_job(self, job_id: str, *keys: str) -> list[str]:
+        """Every object of the job (``job_prefixes``) and ``keys``; the keys deleted. Deleting nothing is fine."""
+        found = [key for prefix in job_prefixes(job_id) for key in self.list(prefix)] + list(keys)
+        failures = list(self.client.remove_objects(self.bucket, (DeleteObject(key) for key in found)))
+        if failures:
+            raise RuntimeError(f"could not delete {', '.join(f'{f.name} ({f.code})' for f in failures)}")
+        return found
+
     def list(self, prefix: str) -> list[str]:
         return [item.object_name for item in self.client.list_objects(self.bucket, prefix=prefix, recursive=True)]
 
@@ -151,6 +192,12 @@ class ObjectStore:
         """At most ``limit`` keys under ``prefix``, in key order, after ``start_after``."""
         items = self.client.list_objects(self.bucket, prefix=prefix, recursive=True, start_after=start_after)
         return [item.object_name for item in itertools.islice(items, limit)]
+
+
+def unreachable(exc: BaseException) -> bool:
+    """Whether ``exc`` says the store is down rather than that it refused the call: no connection, no answer in
+    time, or 5xx answers through every retry."""
+    return isinstance(exc, (urllib3.exceptions.HTTPError, ServerError))
 
 
 def _missing(exc: S3Error) -> bool:

@@ -16,7 +16,10 @@ matches. Owners are kept as a list of the distinct ones plus a uint32 ordinal pe
 bytes per hash, 4 x 4 bytes of positions and 4 of owner ordinal, 28 bytes in all, plus the fixed
 offsets and tail; the external ids live outside these arrays.
 
-Not thread-safe: add and query must not run concurrently.
+A removed hash keeps its place in the tables with an owner ordinal no owner has, so no query finds it;
+the next snapshot leaves it out, and an index restored from it no longer holds its place.
+
+Not thread-safe: add, remove and query must not run concurrently.
 """
 
 import io
@@ -43,6 +46,8 @@ _SCAN_COST_RATIO = 24
 # Format 1 had no owners: its hashes restore as ownerless (None).
 _SNAPSHOT_FORMAT = 2
 _FORMATS = (1, _SNAPSHOT_FORMAT)
+# The owner ordinal of removed hashes: the owners list never grows this long.
+_REMOVED = np.uint32(2**32 - 1)
 
 Id = int | str
 Owner = str | None
@@ -126,6 +131,18 @@ class PHashIndex:
         if self._tail_len == len(self._tail):
             self._merge()
 
+    def remove(self, id_: Id) -> bool:
+        """Take the id's hash out of every search; False when the id is not indexed."""
+        position = self._position_of.pop(id_, None)
+        if position is None:
+            return False
+        merged = len(self._hashes)
+        if position < merged:
+            self._owner_ordinals[position] = _REMOVED
+        else:
+            self._tail_owners[position - merged] = _REMOVED
+        return True
+
     def query(self, hash_: int, max_distance: int, limit: int, owner: Owner = None) -> list[tuple[Id, int, int]]:
         """(id, hash, distance) of ``owner``'s nearest hashes within max_distance, by distance then insertion."""
         _check_hash(hash_)
@@ -151,7 +168,7 @@ class PHashIndex:
         ]
 
     def __len__(self) -> int:
-        return len(self._ids)
+        return len(self._position_of)
 
     @property
     def nbytes(self) -> int:
@@ -160,17 +177,19 @@ class PHashIndex:
                 + self._owner_ordinals.nbytes + self._tail_owners.nbytes)  # fmt: skip
 
     def snapshot(self) -> bytes:
-        """Every record in insertion order; the tables are rebuilt on restore, not stored."""
+        """Every record not removed, in insertion order; the tables are rebuilt on restore, not stored."""
+        ordinals = np.concatenate((self._owner_ordinals, self._tail_owners[: self._tail_len]))
+        kept = ordinals != _REMOVED
         buffer = io.BytesIO()
         np.savez(
             buffer,
             format=np.array(_SNAPSHOT_FORMAT),
             algorithm=np.array(self.algorithm),
-            hashes=np.concatenate((self._hashes, self._tail[: self._tail_len])),
+            hashes=np.concatenate((self._hashes, self._tail[: self._tail_len]))[kept],
             # JSON keeps each id's type (int or str) and any character.
-            ids=np.frombuffer(json.dumps(self._ids).encode(), dtype=np.uint8),
+            ids=np.frombuffer(json.dumps([i for i, k in zip(self._ids, kept.tolist()) if k]).encode(), dtype=np.uint8),
             owners=np.frombuffer(json.dumps(self._owners).encode(), dtype=np.uint8),
-            owner_ordinals=np.concatenate((self._owner_ordinals, self._tail_owners[: self._tail_len])),
+            owner_ordinals=ordinals[kept],
         )
         return buffer.getvalue()
 

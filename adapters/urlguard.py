@@ -13,6 +13,7 @@ import contextlib
 import ipaddress
 import re
 import socket
+import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import urljoin
@@ -23,7 +24,7 @@ from aiohttp.abc import AbstractResolver, ResolveResult
 from yarl import URL
 
 from media.names import safe_name
-from schemas.errors import FetchFailed, UrlForbidden
+from schemas.errors import FetchFailed, HostUnresolvable, UrlForbidden
 from schemas.settings import Settings
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -80,7 +81,8 @@ class Fetched:
 async def check_url(url: str, settings: Settings) -> Target:
     """Refuse ``url`` (``UrlForbidden``) unless it is http(s) and its host resolves only to public addresses.
 
-    A resolution slower than ``fetch_connect_timeout`` raises ``FetchFailed`` (``fetch_timeout``).
+    A host that does not resolve raises ``HostUnresolvable`` (``dns_failed``), a resolution slower than
+    ``fetch_connect_timeout`` ``FetchFailed`` (``fetch_timeout``).
     """
     parsed = _parse(url)
     addresses = await _resolve(parsed.raw_host, parsed.port, settings.fetch_connect_timeout)
@@ -102,6 +104,9 @@ def _parse(url: str) -> URL:
         raise UrlForbidden("credentials in the URL are not allowed")
     if not parsed.raw_host:
         raise UrlForbidden(f"{url!r} has no host")
+    if "%" in parsed.raw_host:
+        # A zone index (fe80::1%25eth0) picks an interface of this machine to reach a link-local address.
+        raise UrlForbidden(f"host {parsed.raw_host} carries an IPv6 zone index, which names a local network interface")
     _refuse_odd_ipv4(parsed.raw_host)
     return parsed
 
@@ -125,7 +130,7 @@ async def _resolve(host: str, port: int | None, timeout: float) -> list[IPAddres
     except TimeoutError:
         raise FetchFailed(f"resolving {host} took longer than {timeout}s", code="fetch_timeout") from None
     except (socket.gaierror, UnicodeError) as exc:
-        raise UrlForbidden(f"host {host} does not resolve: {exc}") from exc
+        raise HostUnresolvable(f"host {host} does not resolve: {exc}") from exc
     return [ipaddress.ip_address(info[4][0]) for info in infos]
 
 
@@ -196,8 +201,8 @@ def _pinned_session(target: Target, settings: Settings) -> aiohttp.ClientSession
 async def fetch(url: str, settings: Settings) -> Fetched:
     """GET ``url`` through the guard.
 
-    Raises ``UrlForbidden`` when any hop is refused, and ``FetchFailed`` with code ``fetch_timeout``,
-    ``fetch_too_large`` or ``fetch_failed`` (error status, connection error, too many redirects).
+    Raises ``UrlForbidden`` when any hop is refused, ``HostUnresolvable`` when a hop's host does not resolve,
+    and ``FetchFailed`` with the code of what happened (schemas.errors.FetchFailed).
     """
     try:
         # One deadline for the whole redirect chain, so hops cannot stretch it.
@@ -229,7 +234,8 @@ async def _get(target: Target, settings: Settings) -> Fetched | str:
             if response.status in _REDIRECTS and location:
                 return urljoin(str(response.url), location)
             if not 200 <= response.status < 300:
-                raise FetchFailed(f"{target.url} answered HTTP {response.status}")
+                raise FetchFailed(f"{target.url} answered HTTP {response.status} {response.reason or ''}".rstrip(),
+                                  code="fetch_http_error")  # fmt: skip
             return Fetched(
                 body=await _read_capped(response, settings.fetch_max_bytes),
                 url=str(response.url),
@@ -242,8 +248,9 @@ async def post(url: str, body: bytes, headers: Mapping[str, str], settings: Sett
     """POST ``body`` to ``url`` through the guard; the HTTP status of the answer.
 
     A redirect is not followed, only answered with its status: the checked address is the only one
-    reached. Raises ``UrlForbidden`` when the URL is refused, and ``FetchFailed`` with code
-    ``fetch_timeout`` (no answer within ``webhook_timeout``) or ``fetch_failed`` (connection error).
+    reached. Raises ``UrlForbidden`` when the URL is refused, ``HostUnresolvable`` when its host does not
+    resolve, and ``FetchFailed`` with the code of what happened (``fetch_timeout``: no answer within
+    ``webhook_timeout``).
     """
     try:
         async with asyncio.timeout(settings.webhook_timeout):
@@ -260,15 +267,22 @@ async def post(url: str, body: bytes, headers: Mapping[str, str], settings: Sett
 
 @contextlib.contextmanager
 def _connection_errors(target: Target, settings: Settings):
-    """aiohttp's connection errors as ``FetchFailed`` naming the URL."""
+    """aiohttp's connection errors as ``FetchFailed`` naming the URL, each cause with its code."""
     try:
         yield
     except aiohttp.ServerTimeoutError:
         raise FetchFailed(
             f"connecting to {target.url} took longer than {settings.fetch_connect_timeout}s", code="fetch_timeout"
         ) from None
-    except aiohttp.ClientError as exc:
+    except (aiohttp.ClientSSLError, ssl.SSLError) as exc:
+        raise FetchFailed(f"the TLS handshake with {target.url} failed: {exc}", code="fetch_tls_failed") from exc
+    except aiohttp.ClientConnectorError as exc:
+        if isinstance(exc.os_error, ConnectionRefusedError):
+            message = f"{target.url.host}:{target.url.port} ({target.address}) refused the connection"
+            raise FetchFailed(message, code="fetch_refused") from exc
         raise FetchFailed(f"connecting to {target.url} failed: {exc}") from exc
+    except aiohttp.ClientError as exc:
+        raise FetchFailed(f"fetching {target.url} failed: {exc}") from exc
 
 
 async def _read_capped(response: aiohttp.ClientResponse, limit: int) -> bytes:

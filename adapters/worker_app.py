@@ -8,6 +8,8 @@ Keys and values travel as raw bytes: keys are job ids as UTF-8, values JSON the 
 from __future__ import annotations
 
 import atexit
+import logging
+from collections import Counter
 from functools import cached_property
 
 import faust
@@ -15,12 +17,22 @@ from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread, Consumer, T
 from mode.utils.queues import FlowControlEvent
 
 from adapters.courier import Courier
+from adapters.due import DueIndex, DueOf
 from adapters.exiftool import ExifTool
-from adapters.kafka import end_offsets
+from adapters.kafka import APP_ID, end_offsets
 from adapters.objects import ObjectStore
 from schemas.settings import Settings
 from schemas.tables import TABLES, Table
 from schemas.topics import TOPICS, Topic
+
+log = logging.getLogger(__name__)
+
+# Per table partition: RocksDB's defaults (64 MiB memtables, 2 GiB block cache) are sized for one big table, not
+# for a dozen small ones in each of several workers on one machine.
+ROCKSDB_OPTIONS = {"write_buffer_size": 4 << 20, "max_write_buffer_number": 2, "block_cache_size": 16 << 20}
+# A standby's changelog records reach its local store one by one (Faust's default waits for 1,000), so a worker
+# killed at any moment has on disk everything it had read and replays nothing twice.
+STANDBY_BUFFER_SIZE = 1
 
 
 class FetchedHighwatersThread(AIOKafkaConsumerThread):
@@ -91,12 +103,28 @@ class WorkerApp(faust.App):
     store: ObjectStore
     exiftool: ExifTool
     courier: Courier
+    # Changelog records this process has read, by table (recovery and standby).
+    changelog_reads: Counter[str]
 
     def topic_of(self, contract: Topic) -> faust.TopicT:
         return self._contract_topics[contract.name]
 
     def table_of(self, contract: Table) -> faust.Table:
         return self._contract_tables[contract.name]
+
+    def due_index(self, contract: Table, due_of: DueOf, name: str = "due") -> DueIndex:
+        """This app's index ``name`` over the table of ``contract`` (adapters/due.py), rebuilt from the table with
+        ``due_of`` after every recovery: one read of the table per start or rebalance, not per timer tick."""
+        key = (contract.name, name)
+        if key not in self._due_indexes:
+            index = self._due_indexes[key] = DueIndex()
+            table = self.table_of(contract)
+
+            async def rebuild() -> None:
+                index.rebuild(table.items(), due_of)
+
+            table.on_recover(rebuild)
+        return self._due_indexes[key]
 
     def active_partitions(self, contract: Topic) -> set[int]:
         """The partitions of the topic this worker owns (not those it keeps a standby table copy of)."""
@@ -112,9 +140,11 @@ class WorkerApp(faust.App):
 
 def create_app(settings: Settings) -> WorkerApp:
     app = WorkerApp(
-        "medialane",
+        APP_ID,
         broker=[f"kafka://{server}" for server in settings.kafka_bootstrap.split(",")],
-        store="memory://",
+        # Tables on local disk: a restart reads only the changelog past the offsets each partition's store holds,
+        # and a worker without its directory (new, or its disk lost) rebuilds it from the changelog.
+        store="rocksdb://",
         topic_partitions=settings.topic_partitions,
         topic_replication_factor=1,
         key_serializer="raw",
@@ -124,11 +154,12 @@ def create_app(settings: Settings) -> WorkerApp:
         broker_heartbeat_interval=settings.kafka_heartbeat_interval,
         consumer_auto_offset_reset="earliest",
         producer_acks=-1,
+        producer_linger_ms=settings.kafka_linger_ms,
         web_bind=settings.worker_bind,
         web_host=settings.worker_host,
         web_port=settings.worker_port,
         canonical_url=f"http://{settings.worker_host}:{settings.worker_port}",
-        datadir=str(settings.data_dir / "workers" / str(settings.worker_port)),
+        datadir=str(settings.data_dir / "workers" / (settings.worker_id or str(settings.worker_port))),
     )
     app.settings = settings
     app._contract_topics = {
@@ -139,12 +170,33 @@ def create_app(settings: Settings) -> WorkerApp:
     # exactly as the producers wrote it, so lookups are routed to the partition that holds the job.
     app._contract_tables = {
         table.name: app.Table(table.name, key_type=bytes, value_type=bytes, partitions=settings.topic_partitions,
-                              help=table.help)
+                              help=table.help, options=dict(ROCKSDB_OPTIONS), standby_buffer_size=STANDBY_BUFFER_SIZE,
+                              on_changelog_event=count_changelog_read(app, table.name))
         for table in TABLES
     }  # fmt: skip
+    app._due_indexes = {}
+    app.changelog_reads = Counter()
+    for table in TABLES:
+        app.table_of(table).on_recover(log_changelog_reads(app, table.name))
     app.store = ObjectStore(settings)
     # One exiftool per worker process, kept open while the process lives.
     app.exiftool = ExifTool(settings.exiftool_path, settings.exiftool_timeout)
     atexit.register(app.exiftool.close)
     app.courier = Courier(app.topic_of, settings.topic_partitions)
     return app
+
+
+def count_changelog_read(app: WorkerApp, table: str):
+    async def on_changelog_event(event) -> None:
+        app.changelog_reads[table] += 1
+
+    return on_changelog_event
+
+
+def log_changelog_reads(app: WorkerApp, table: str):
+    """What a start or rebalance cost: with the table directory kept, only the changelog past what it holds."""
+
+    async def on_recover() -> None:
+        log.info("table %s recovered: %d changelog records read since start", table, app.changelog_reads[table])
+
+    return on_recover

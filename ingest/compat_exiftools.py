@@ -15,7 +15,9 @@ from typing import Any
 from aiohttp import web
 
 from ingest import auth, keys
-from ingest.compat import client_status, failure, job_name, presented_caller, result_of, run_job
+from ingest.compat import (
+    client_status, failure, job_name, other_failures, presented_caller, result_of, run_job, settled,
+)  # fmt: skip
 from ingest.parsing import read_form, url_name
 from ingest.streaming import stream_object
 from schemas.errors import MalformedRequest, MedialaneError, NotFound
@@ -60,19 +62,25 @@ def extraction(view: JobView, name: str) -> dict[str, Any]:
     the file name ``fileName`` in one example and ``filename`` in another: both are given."""
     body: dict[str, Any] = {"success": True, "status": str(view.status), "fileName": name, "filename": name,
                             "uuid": view.job_id}  # fmt: skip
-    if view.status == Status.FAILED:
-        raise failure(view)
-    if view.status == Status.COMPLETED:
+    status = settled(view, Op.METADATA)
+    if status is Status.FAILED:
+        raise failure(view, Op.METADATA)
+    body["status"] = str(status)
+    if status is Status.COMPLETED:
         document = result_of(view, Op.METADATA)
         body["fileName"] = body["filename"] = document["file"]["name"]
         body["metadata"] = metadata_groups(document)
+        # A native job of several ops, some failed: exiftools.com has no partial state, only its error field.
+        if errors := other_failures(view, Op.METADATA):
+            body["error"] = errors
     return body
 
 
 def removal(view: JobView, base_url: str) -> dict[str, Any]:
-    if view.status == Status.FAILED:
-        raise failure(view)
-    return {"success": True, "status": str(view.status), "uuid": view.job_id,
+    status = settled(view, Op.STRIP)
+    if status is Status.FAILED:
+        raise failure(view, Op.STRIP)
+    return {"success": True, "status": str(status), "uuid": view.job_id,
             "downloadUrl": f"{base_url}/download-cleaned/{view.job_id}"}  # fmt: skip
 
 
@@ -106,7 +114,7 @@ async def submitted(request: web.Request, op: Op, options: OpOptions = OpOptions
 
 async def extract(request: web.Request) -> web.Response:
     view = await submitted(request, Op.METADATA)
-    return web.json_response(extraction(view, await job_name(request, view.job_id)))
+    return web.json_response(extraction(view, await job_name(request, view)))
 
 
 @auth.public
@@ -119,7 +127,7 @@ async def get_extraction(request: web.Request) -> web.Response:
         raise NotFound(NO_EXTRACTION, code="job_not_found") from None
     if Op.METADATA not in view.ops:
         raise NotFound(NO_EXTRACTION, code="job_not_found")
-    return web.json_response(extraction(view, await job_name(request, view.job_id)))
+    return web.json_response(extraction(view, await job_name(request, view)))
 
 
 async def remove(request: web.Request) -> web.Response:

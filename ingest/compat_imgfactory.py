@@ -15,6 +15,7 @@ from typing import Any
 from aiohttp import web
 
 from ingest import auth, keys, uniquify
+from ingest.compat import settled
 from schemas.errors import InvalidParameter, MedialaneError, NotFound
 from schemas.messages import Op, Status, is_job_id
 from schemas.views import JobView
@@ -43,10 +44,11 @@ def timestamp(moment: datetime) -> str:
 def task(view: JobView, job: dict[str, Any]) -> dict[str, Any]:
     """One task as ``GET /tasks`` lists it, from its job's view and request record; counts and percent are
     strings, as the document shows them."""
-    done = view.status is Status.COMPLETED
+    status = settled(view, Op.UNIQUIFY)
+    done = status is Status.COMPLETED
     return {
         "id": view.job_id,
-        "status": TASK_STATUS[view.status],
+        "status": TASK_STATUS[status],
         "files": str(len(job["sources"])),
         "copies": str(job["params"]["copies"]),
         "percent": None if view.status is Status.QUEUED else str(view.percent),
@@ -107,6 +109,8 @@ async def tasks(request: web.Request) -> web.Response:
         if Op.UNIQUIFY not in view.ops:
             raise NotFound(TASK_NOT_FOUND, code="job_not_found")
         views = [view]
+    # Listed views come without result documents: a task shows its zip's link.
+    views = await asyncio.gather(*(request.app[keys.JOB_STATUS].with_documents(view) for view in views))
     store = request.app[keys.STORE]
     records = await asyncio.gather(*(asyncio.to_thread(store.get_json, request_key(view.job_id)) for view in views))
     detail = [task(view, record) for view, record in zip(views, records)]

@@ -18,7 +18,7 @@ from typing import Any
 from aiohttp import web
 
 from ingest import auth, jobs, keys
-from ingest.compat import failure
+from ingest.compat import failure, other_failures, settled
 from ingest.parsing import Submission, read_callback, read_json_object, url_name
 from schemas.errors import MalformedRequest, MedialaneError, NotFound
 from schemas.messages import Op, OpOptions, Status
@@ -131,12 +131,16 @@ def job_answer(view: JobView) -> tuple[int, dict[str, Any]]:
     The toolkit's own timing splits queue and run time; a medialane job is consumed as soon as it is
     published, so all of its time is run time.
     """
-    if view.status is Status.COMPLETED:
+    status = settled(view, Op.METADATA)
+    if status is Status.COMPLETED:
         elapsed = seconds_between(view.created_at, view.updated_at)
+        # The toolkit has no partial state: other ops that failed are told in its message field.
+        errors = other_failures(view, Op.METADATA)
         return 200, envelope(200, view.job_id, view.id, response=media_fields(view.result[Op.METADATA]),
-                             message="success", run_time=elapsed, queue_time=0, total_time=elapsed)  # fmt: skip
-    if view.status is Status.FAILED:
-        error = failure(view)
+                             message=f"success; {errors}" if errors else "success", run_time=elapsed, queue_time=0,
+                             total_time=elapsed)  # fmt: skip
+    if status is Status.FAILED:
+        error = failure(view, Op.METADATA)
         message = f"Error extracting metadata: {error.message}"
         return error.status, envelope(error.status, view.job_id, view.id, message=message)
     return 202, envelope(202, view.job_id, view.id, message="processing", max_queue_length="unlimited")
@@ -146,7 +150,7 @@ def status_answer(view: JobView, request_id: str | None, run_time: float) -> dic
     """The status route's body: the job's state and, once it ended, the answer its POST would have had."""
     ended = view.status.terminal
     answer = {"endpoint": METADATA_ENDPOINT, **job_answer(view)[1]} if ended else None
-    job = {"job_status": JOB_STATUS[view.status], "job_id": view.job_id, "queue_id": QUEUE_ID, "process_id": PID,
+    job = {"job_status": JOB_STATUS[settled(view, Op.METADATA)], "job_id": view.job_id, "queue_id": QUEUE_ID, "process_id": PID,
            "response": answer}  # fmt: skip
     return {"endpoint": STATUS_ENDPOINT, **envelope(200, view.job_id, request_id, response=job, message="success",
                                                     run_time=run_time, queue_time=0.0, total_time=run_time)}  # fmt: skip

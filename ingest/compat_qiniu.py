@@ -108,7 +108,7 @@ async def object_exif(request: web.Request, key: str, filename: str) -> web.Resp
 
 async def original(request: web.Request) -> web.StreamResponse:
     view = await request.app[keys.JOB_STATUS].lookup(request.match_info["job_id"], request[auth.CALLER].key_id)
-    key, name = original_key(view.job_id), await job_name(request, view.job_id)
+    key, name = original_key(view.job_id), await job_name(request, view)
     if "exif" not in request.query:
         return await stream_object(request, key, name)
     if Op.METADATA in view.result:

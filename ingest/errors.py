@@ -13,7 +13,8 @@ from collections.abc import Callable, Mapping
 from aiohttp import web
 from aiohttp.http_exceptions import BadHttpMessage
 
-from schemas.errors import MalformedRequest, MedialaneError, RateLimited
+from adapters.objects import unreachable
+from schemas.errors import MalformedRequest, MedialaneError, Unavailable
 from schemas.views import ErrorBody
 
 log = logging.getLogger(__name__)
@@ -61,12 +62,17 @@ def error_middleware(dialects: Mapping[str, RenderError]):
         except BadHttpMessage as exc:
             # aiohttp parses a multipart part's headers only when the handler reads the part.
             error = MalformedRequest(f"malformed request body: {exc.message}")
-        except Exception:
-            log.exception("unhandled error on %s %s", request.method, request.path)
-            error = MedialaneError("internal server error")
+        except Exception as exc:
+            if unreachable(exc):
+                # Not a bug: the store is down, and a client should retry rather than report it.
+                log.warning("object store unreachable on %s %s: %s", request.method, request.path, exc)
+                error = Unavailable("the object store does not answer; retry shortly", code="object_store_unavailable")
+            else:
+                log.exception("unhandled error on %s %s", request.method, request.path)
+                error = MedialaneError("internal server error")
         response = dialects.get(dialect_of(request), native_error)(error)
-        if isinstance(error, RateLimited):
-            response.headers["Retry-After"] = str(error.retry_after)
+        if (retry_after := getattr(error, "retry_after", None)) is not None:
+            response.headers["Retry-After"] = str(retry_after)
         if allow is not None:
             # 405 names the methods the route has (RFC 9110).
             response.headers["Allow"] = allow

@@ -3,12 +3,15 @@
 A submission is checked in a fixed order, each check with its own error code: the ``wait`` parameter,
 the content type, the body, the ops, the webhook (these read by ingest/parsing.py), then the media (size,
 emptiness, type sniffed from the bytes, truncation) or the URL (through the URL guard), and last the
-caller's active-job cap. Only then is anything stored or published, so a refused job leaves nothing behind.
+caller's active-job cap. Only then is anything stored or published, so a refused job leaves nothing behind;
+and a job refused after that (the broker or the store down: 503 with the code of what is down) is taken back:
+it stops counting against the cap (ingest/auth.py) and its listing entry and objects are deleted.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 
 from aiohttp import web
 
@@ -21,7 +24,13 @@ from schemas.views import JobAccepted, JobPage, JobView
 from ingest import auth, keys
 from ingest.parsing import Submission, parse_limit, parse_wait, read_submission
 from ingest.status import owner_entry
-from adapters.objects import original_key, request_key
+from adapters.objects import ObjectStore, original_key, request_key
+
+log = logging.getLogger(__name__)
+# A refused job's objects are deleted in the background, so the answer never waits on a store that may be the
+# part that is down; tried again (1, 2, 4... 30 s apart) for this long, then left to the bucket's expiry.
+TAKE_BACK_SECONDS = 600
+TAKING_BACK: set[asyncio.Task] = set()
 
 
 async def create_job(request: web.Request) -> web.Response:
@@ -53,6 +62,7 @@ async def admitted_job_id(request: web.Request) -> str:
     running as it may. Called once the request is checked and before anything of the job is stored."""
     job_id = new_job_id()
     await request.app[keys.GUARD].admit_job(request[auth.CALLER], job_id, request.app[keys.JOB_STATUS])
+    request[auth.ADMITTED] = job_id
     return job_id
 
 
@@ -62,12 +72,43 @@ async def enqueue(request: web.Request, topic: str, job: JobRequest | UniquifyJo
     caller = request[auth.CALLER]
     job = job.model_copy(update={"owner": caller.key_id})
     record = JobRecord.model_validate(job.model_dump())
-    store = request.app[keys.STORE]
-    await asyncio.to_thread(store.put_json, request_key(job.job_id), job.model_dump(mode="json"))
-    await asyncio.to_thread(store.put_bytes, owner_entry(caller.key_id, job.created_at, job.job_id), b"")
-    with request.app[keys.WATCHER].watch(queued_view(record)) as finished:
-        await request.app[keys.PUBLISHER].submit(record, topic, job)
-        return await finished(wait) if wait else queued_view(record)
+    store, document = request.app[keys.STORE], job.model_dump(mode="json")
+    watcher = request.app[keys.WATCHER]
+    try:
+        # The key's listing entry is the job's request record: one object, not two.
+        await asyncio.to_thread(store.put_json, owner_entry(caller.key_id, job.created_at, job.job_id), document)
+        if isinstance(job, UniquifyJob):
+            # Read by job id alone: imgfactory's task list counts a uniquify job's sources and copies there.
+            await asyncio.to_thread(store.put_json, request_key(job.job_id), document)
+        watcher.remember_queued(queued_view(record))
+        with watcher.watch(queued_view(record)) as finished:
+            await request.app[keys.PUBLISHER].submit(record, topic, job)
+            request.pop(auth.ADMITTED, None)
+            view = await finished(wait) if wait else queued_view(record)
+    except BaseException:
+        if auth.ADMITTED in request:
+            watcher.forget(job.job_id)
+            task = asyncio.create_task(take_back(store, job))
+            TAKING_BACK.add(task)
+            task.add_done_callback(TAKING_BACK.discard)
+        raise
+    return await request.app[keys.JOB_STATUS].with_documents(view)
+
+
+async def take_back(store: ObjectStore, job: JobRequest | UniquifyJob) -> None:
+    """Deletes a refused job's listing entry, request record and originals, so nothing lists it or answers for it."""
+    entry = owner_entry(job.owner, job.created_at, job.job_id)
+    deadline, pause = asyncio.get_running_loop().time() + TAKE_BACK_SECONDS, 1.0
+    while True:
+        try:
+            await asyncio.to_thread(store.delete_job, job.job_id, entry)
+            return
+        except Exception as exc:  # noqa: BLE001 - the store is down or failing: try again, then give up saying so
+            if asyncio.get_running_loop().time() + pause > deadline:
+                log.warning("refused job %s: its objects stay until they expire (%s)", job.job_id, exc)
+                return
+        await asyncio.sleep(pause)
+        pause = min(pause * 2, 30.0)
 
 
 def answer(view: JobView) -> web.Response:

@@ -14,9 +14,13 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 
+from media.accepts import check_accepted
+from media.media_type import sniff
 from media.names import safe_name
 from adapters.urlguard import check_url
-from schemas.errors import InvalidParameter, MalformedRequest, TooLarge, UnsupportedMedia, UrlForbidden
+from schemas.errors import (
+    HostUnresolvable, InvalidParameter, MalformedRequest, TooLarge, UnsupportedMedia, UrlForbidden,
+)  # fmt: skip
 from schemas.messages import KeepItem, Op, OpOptions
 from schemas.settings import Settings
 from ingest import keys
@@ -42,6 +46,9 @@ class Callback:
 
 @dataclass(frozen=True)
 class Submission:
+    """A job as read from a request. An upload is checked against the ops as the submission is made, on
+    every route that makes one: 415 ``unsupported_media`` when no op of the job takes its type (media/accepts)."""
+
     ops: list[Op]
     options: OpOptions
     name: str
@@ -49,10 +56,15 @@ class Submission:
     url: str | None = None
     callback: Callback = Callback()
 
+    def __post_init__(self) -> None:
+        # An empty upload is refused as such by the job routes, after this.
+        if self.data:
+            check_accepted(sniff(self.data), self.ops)
 
-async def read_callback(fields: Mapping[str, object], settings: Settings) -> Callback:
+
+async def read_callback(fields: Mapping[str, object], settings: Settings, query_id: str | None = None) -> Callback:
     """``webhook_url`` and ``id`` from a request's fields (JSON body, multipart parts, query), checked:
-    the webhook by the URL guard (``url_forbidden``), the id a string. Empty or null means none."""
+    the webhook by the URL guard (``url_forbidden``, ``dns_failed``), the id a string. Empty or null means none."""
     url, client_id = fields.get("webhook_url") or None, fields.get("id") or None
     if url is not None:
         if not isinstance(url, str) or len(url) > MAX_WEBHOOK_URL:
@@ -60,12 +72,18 @@ async def read_callback(fields: Mapping[str, object], settings: Settings) -> Cal
                                    code="invalid_webhook_url", field="webhook_url")  # fmt: skip
         try:
             await check_url(url, settings)
-        except UrlForbidden as exc:
-            raise UrlForbidden(f"webhook_url: {exc.message}", field="webhook_url") from exc
+        except (UrlForbidden, HostUnresolvable) as exc:
+            raise type(exc)(f"webhook_url: {exc.message}", field="webhook_url") from exc
+    check_client_id(client_id)
+    # The body's id wins over the query's, but a query id no request may carry is refused all the same.
+    check_client_id(query_id)
+    return Callback(url, client_id)
+
+
+def check_client_id(client_id: object) -> None:
     if client_id is not None and (not isinstance(client_id, str) or len(client_id) > MAX_CLIENT_ID):
         message = f"id must be a string of at most {MAX_CLIENT_ID} characters"
         raise InvalidParameter(message, code="invalid_id", field="id")
-    return Callback(url, client_id)
 
 
 def parse_wait(request: web.Request) -> float:
@@ -146,19 +164,25 @@ async def read_form(request: web.Request) -> Form:
     """A multipart body: the ``file`` part within the upload limit, the other parts as text."""
     require_multipart(request)
     limit = request.app[keys.SETTINGS].max_upload_bytes
-    filename, data, fields = None, None, {}
+    filename, data, fields, stray = None, None, {}, []
     try:
         async for part in await request.multipart():
             if part.name == "file":
                 filename = safe_name(part.filename)
                 data = await read_limited(part, limit)
+            elif part.filename is not None:
+                # A file under another name is not a text field: decoding it would fail as UTF-8.
+                stray.append(part.name or "(unnamed)")
+                await part.release()
             elif part.name:
                 fields[part.name] = await part.text()
     except ValueError as exc:
         # aiohttp's multipart reader says "no boundary", "truncated body"... as ValueError.
         raise MalformedRequest(f"malformed multipart body: {exc}") from exc
     if data is None:
-        raise MalformedRequest("multipart body has no 'file' part", code="missing_file")
+        sent = f"; it has a file under {', '.join(repr(name) for name in stray)}" if stray else ""
+        raise MalformedRequest(f"multipart body has no 'file' part{sent}: send the file as 'file'",
+                               code="missing_file", field="file")  # fmt: skip
     return Form(filename, data, fields)
 
 
@@ -166,7 +190,7 @@ async def read_multipart(request: web.Request) -> Submission:
     form = await read_form(request)
     fields = {**request.query, **form.fields}
     ops, options = parse_ops(fields.get("ops")), parse_options(fields)
-    callback = await read_callback(fields, request.app[keys.SETTINGS])
+    callback = await read_callback(fields, request.app[keys.SETTINGS], request.query.get("id"))
     return Submission(ops, options, form.filename or "file", data=form.data, callback=callback)
 
 
@@ -193,7 +217,7 @@ async def read_json(request: web.Request) -> Submission:
     fields = {**request.query, **body}
     name = url_name(url)
     ops, options = parse_ops(fields.get("ops")), parse_options(fields)
-    callback = await read_callback(fields, request.app[keys.SETTINGS])
+    callback = await read_callback(fields, request.app[keys.SETTINGS], request.query.get("id"))
     return Submission(ops, options, name, url=url, callback=callback)
 
 

@@ -2,15 +2,28 @@
 
 from __future__ import annotations
 
-from aiokafka import AIOKafkaProducer
+import asyncio
 
+from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError
+
+from schemas.errors import Unavailable
 from schemas.messages import JobRecord, Message, Status, StatusEvent
 from schemas.settings import Settings
+
+# A submission the broker has not taken within this answers 503 instead of holding the client: aiokafka
+# itself would retry a dead broker's batch until it came back. Tansu under load takes well under a second.
+PUBLISH_TIMEOUT = 3.0
+# The supervisor restarts a broker within seconds (compose/supervisor.py).
+BROKER_RETRY_AFTER = 5
 
 
 class Publisher:
     def __init__(self, settings: Settings) -> None:
-        self.producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all")
+        # Linger lets the records of requests arriving together share one produce request (the embedded
+        # broker writes an object per produce request and partition).
+        self.producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all",
+                                         linger_ms=settings.kafka_linger_ms)  # fmt: skip
 
     async def start(self) -> None:
         await self.producer.start()
@@ -18,15 +31,29 @@ class Publisher:
     async def stop(self) -> None:
         await self.producer.stop()
 
-    async def send(self, topic: str, job_id: str, message: Message) -> None:
-        await self.producer.send_and_wait(topic, message.model_dump_json().encode(), key=job_id.encode())
+    async def send(self, topic: str, job_id: str, message: Message) -> asyncio.Future:
+        """Queues the record; the future is done once the broker has it."""
+        return await self.producer.send(topic, message.model_dump_json().encode(), key=job_id.encode())
 
     async def submit(self, record: JobRecord, topic: str, job: Message) -> None:
-        """The job's queued status first, then the job: its first status event precedes any stage's."""
+        """The job's queued status, then the job, in flight together (usually one produce request). Were a
+        stage's event of the job to overtake the queued one, the status fold still ends where it would have:
+        it takes a job's events in any order."""
         queued = StatusEvent(job_id=record.job_id, status=Status.QUEUED, at=record.created_at, ops=record.ops,
-                             owner=record.owner, client_id=record.client_id, webhook_url=record.webhook_url)  # fmt: skip
-        await self.send("medialane.status", record.job_id, queued)
-        await self.send(topic, record.job_id, job)
+                             owner=record.owner, client_id=record.client_id, webhook_url=record.webhook_url,
+                             name=record.name)  # fmt: skip
+        try:
+            async with asyncio.timeout(PUBLISH_TIMEOUT):
+                sent = [await self.send("medialane.status", record.job_id, queued),
+                        await self.send(topic, record.job_id, job)]  # fmt: skip
+                # wait() leaves the records' futures alone when it times out, so aiokafka's sender never
+                # meets a cancelled one.
+                await asyncio.wait(sent)
+            for future in sent:
+                future.result()
+        except (KafkaError, TimeoutError) as exc:
+            raise Unavailable(f"the broker did not take the job within {PUBLISH_TIMEOUT:g} s ({type(exc).__name__})",
+                              code="broker_unavailable", retry_after=BROKER_RETRY_AFTER) from exc  # fmt: skip
 
     async def ping(self) -> None:
         await self.producer.client.fetch_all_metadata()

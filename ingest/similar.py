@@ -14,7 +14,7 @@ from aiohttp import web
 
 from ingest import auth, keys
 from ingest.parsing import read_form
-from media.media_type import check_media
+from media.media_type import check_intact
 from media.phash import hamming, phash_image
 from schemas.errors import InvalidParameter
 from schemas.messages import Op, Status
@@ -39,7 +39,7 @@ async def similar_to_hash(request: web.Request) -> web.Response:
 
 async def similar_to_image(request: web.Request) -> web.Response:
     form = await read_form(request)
-    check_media(form.data)
+    check_intact(form.data)
     hashed = await asyncio.to_thread(phash_image, form.data)
     query = parse_query({**request.query, "mirrored_phash": hashed.mirrored_hash, "sha256": hashed.sha256},
                         phash=hashed.hash)  # fmt: skip

@@ -1,10 +1,12 @@
 """Job status as the ingest service sees it: looked up in the workers' status table, or watched live.
 
-``JobStatus.lookup`` asks any worker (the worker routes to the owner of the job's partition). A job
-the table has not folded yet is still known from its request record, so a job id that
-``POST /v1/jobs`` returned never answers 404. Only the API key that made a job sees it; to any other
-it answers exactly as an unknown id does. Each job also has an entry
-``owners/{key_id}/{inverted time}-{job_id}``, so listing that prefix gives a key's jobs newest first.
+``JobStatus.lookup`` asks any worker (the worker routes to the owner of the job's partition), then reads
+the completed ops' result documents from the object store: the table holds views without them. A job the
+table has not folded yet is still known from its queued event, which this process published or its
+watcher read (or, for a uniquify job, from its request record), so a job id that ``POST /v1/jobs``
+returned never answers 404. Only the API key that made a job sees it; to any other it answers exactly as
+an unknown id does. Each job has an entry ``owners/{key_id}/{inverted time}-{job_id}`` holding its request
+record, so listing that prefix gives a key's jobs newest first.
 ``StatusWatcher`` folds status events for the jobs a request is waiting on, with the same ``fold`` as
 the table, to answer ``?wait`` without polling.
 """
@@ -22,10 +24,12 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from ingest.workers import WorkerError, Workers
 from adapters.kafka import end_offsets
 from schemas.errors import InvalidParameter, NotFound
-from schemas.messages import JobRecord, StatusEvent, is_job_id
+from schemas.messages import JobRecord, Status, StatusEvent, is_job_id
 from schemas.views import JobView
 from schemas.settings import Settings
+from schemas.topics import DELETIONS
 from adapters.objects import ObjectStore, owner_prefix, request_key
+from adapters.results import ResultDocuments
 from schemas.job_state import fold, queued_view
 
 STATUS_TOPIC = "medialane.status"
@@ -50,18 +54,27 @@ class JobStatus:
         self.workers = workers
         self.store = store
         self.watcher = watcher
+        self.documents = ResultDocuments(store)
 
-    async def lookup(self, job_id: str, owner: str | None) -> JobView:
-        """The job, if ``owner`` (a key_id) made it. ``owner=None`` finds anyone's job: only for the routes
-        public by design, which rely on job ids being unguessable."""
+    async def with_documents(self, view: JobView) -> JobView:
+        """``view`` with its completed ops' result documents, as ``GET /v1/jobs/{job_id}`` answers it."""
+        return await self.documents.with_documents(view)
+
+    async def lookup(self, job_id: str, owner: str | None, documents: bool = True) -> JobView:
+        """The job, if ``owner`` (a key_id) made it, with its result documents unless ``documents`` is false.
+        ``owner=None`` finds anyone's job: only for the routes public by design, which rely on job ids
+        being unguessable."""
         unknown = NotFound(f"no job with id {job_id}", code="job_not_found")
         if not is_job_id(job_id):
             raise unknown
-        status, document = await self.workers.get(f"/jobs/{job_id}")
+        # The documents are read here, where recent ones are kept for the clients polling this process.
+        status, document = await self.workers.get(f"/jobs/{job_id}", {"documents": "false"})
         if status == 200:
             view = JobView.model_validate(document)
         elif status != 404:
             raise WorkerError(status, document)
+        elif job_id in self.watcher.queued:
+            view = self.watcher.queued[job_id]
         elif (record := await asyncio.to_thread(self.store.get_json_or_none, request_key(job_id))) is not None:
             view = queued_view(JobRecord.model_validate(record))
         else:
@@ -71,7 +84,7 @@ class JobStatus:
             view = self.watcher.ended.get(job_id, view)
         if owner is not None and view.owner != owner:
             raise unknown
-        return view
+        return await self.with_documents(view) if documents else view
 
     async def owned(self, owner: str, limit: int, cursor: str | None = None) -> tuple[list[JobView], str | None]:
         """A page of ``owner``'s jobs, newest first, and the cursor of the next page (None on the last)."""
@@ -81,7 +94,7 @@ class JobStatus:
         start = prefix + cursor if cursor else None
         entries = await asyncio.to_thread(self.store.list_page, prefix, start, limit + 1)
         page = entries[:limit]
-        views = await asyncio.gather(*(self.lookup(job_id_of_entry(entry), owner) for entry in page))
+        views = await asyncio.gather(*(self.lookup(job_id_of_entry(entry), owner, documents=False) for entry in page))
         return list(views), page[-1][len(prefix):] if len(entries) > limit else None
 
 
@@ -91,6 +104,8 @@ class StatusWatcher:
     It remembers the last ``REMEMBERED`` jobs it saw end, so that a lookup this process serves right after
     answering a ``?wait`` never shows an older state than the answer did (the workers' table folds the
     same end a moment later). Another ingest process may, for that moment, still show the job running.
+    It remembers as many jobs queued (by this process, or by another as it reads their queued events), so
+    that a lookup right after ``POST /v1/jobs`` finds the job before the table has folded it.
     """
 
     def __init__(self, settings: Settings) -> None:
@@ -99,12 +114,14 @@ class StatusWatcher:
                                          fetch_max_wait_ms=settings.kafka_fetch_wait_ms)  # fmt: skip
         self.watched: dict[str, tuple[JobView, asyncio.Future[JobView]]] = {}
         self.ended: OrderedDict[str, JobView] = OrderedDict()
+        self.queued: OrderedDict[str, JobView] = OrderedDict()
         self.task: asyncio.Task | None = None
 
     async def start(self) -> None:
         await self.consumer.start()
-        partitions = self.consumer.partitions_for_topic(STATUS_TOPIC) or set()
-        assignment = [TopicPartition(STATUS_TOPIC, p) for p in partitions]
+        # Deletions too: a deleted job is forgotten here as the status table forgets it (ingest/deletion.py).
+        assignment = [TopicPartition(topic, p) for topic in (STATUS_TOPIC, DELETIONS.name)
+                      for p in self.consumer.partitions_for_topic(topic) or ()]  # fmt: skip
         self.consumer.assign(assignment)
         # Positioned before start() returns: events published after it are never missed.
         for tp, end in (await end_offsets(self.bootstrap, assignment)).items():
@@ -135,14 +152,29 @@ class StatusWatcher:
         finally:
             self.watched.pop(view.job_id, None)
 
+    def remember_queued(self, view: JobView) -> None:
+        self.queued[view.job_id] = view
+        if len(self.queued) > REMEMBERED:
+            self.queued.popitem(last=False)
+
+    def forget(self, job_id: str) -> None:
+        """A deleted job: neither remembered as queued nor as ended any more."""
+        self.queued.pop(job_id, None)
+        self.ended.pop(job_id, None)
+
     async def _follow(self) -> None:
         async for record in self.consumer:
             job_id = record.key.decode(errors="replace") if record.key else ""
-            if job_id not in self.watched:
+            if record.topic == DELETIONS.name:
+                self.forget(job_id)
                 continue
             try:
                 event = StatusEvent.model_validate_json(record.value)
             except ValueError:
+                continue
+            if event.status is Status.QUEUED and event.ops is not None and job_id not in self.queued:
+                self.remember_queued(fold(None, event))
+            if job_id not in self.watched:
                 continue
             view, future = self.watched[job_id]
             view = fold(view, event)

@@ -17,7 +17,7 @@ from aiohttp import web
 from ingest import auth, keys
 from ingest.jobs import admitted_job_id, answer, enqueue
 from ingest.parsing import parse_wait, read_callback, read_limited, require_multipart
-from media.media_type import check_media
+from media.media_type import check_intact
 from media.names import safe_name
 from schemas.uniquify import ExifMode, UniquifyParams
 from media.uniquify.copy import uniquify_single
@@ -47,7 +47,7 @@ async def read_images(request: web.Request, field: str = "images") -> list[tuple
             data = await read_limited(part, settings.max_upload_bytes)
             if not data:
                 raise EmptyFile(f"image {len(images) + 1} ({safe_name(part.filename)}) is empty")
-            if check_media(data).family != "image":
+            if check_intact(data).family != "image":
                 raise InvalidParameter(f"{safe_name(part.filename)} is not an image", code="not_an_image")
             images.append((safe_name(part.filename, fallback="image"), data))
     except ValueError as exc:
@@ -102,7 +102,7 @@ async def submit(request: web.Request, wait: float) -> JobView:
     store = request.app[keys.STORE]
     sources = []
     for index, (name, data) in enumerate(images):
-        await asyncio.to_thread(store.put_bytes, source_key(job_id, index), data, check_media(data).mime)
+        await asyncio.to_thread(store.put_bytes, source_key(job_id, index), data, check_intact(data).mime)
         sources.append(UniquifySource(object_key=source_key(job_id, index), name=name,
                                       md5=hashlib.md5(data).hexdigest()))  # fmt: skip
     seed = params.seed if params.seed is not None else secrets.randbelow(MAX_SEED)

@@ -7,6 +7,9 @@ can be called on every upload.
 
 from __future__ import annotations
 
+import io
+import re
+import zipfile
 from dataclasses import dataclass
 
 import puremagic
@@ -35,6 +38,7 @@ GIF = _media("image/gif", "gif")
 WEBP = _media("image/webp", "webp")
 BMP = _media("image/bmp", "bmp")
 TIFF = _media("image/tiff", "tif")
+BIGTIFF = _media("image/tiff", "btf")
 HEIC = _media("image/heic", "heic")
 HEIF = _media("image/heif", "heif")
 AVIF = _media("image/avif", "avif")
@@ -57,6 +61,7 @@ MKV = _media("video/x-matroska", "mkv")
 WEBM = _media("video/webm", "webm")
 AVI = _media("video/x-msvideo", "avi")
 OGV = _media("video/ogg", "ogv")
+WMV = _media("video/x-ms-wmv", "wmv")
 MP3 = _media("audio/mpeg", "mp3")
 AAC = _media("audio/aac", "aac")
 FLAC = _media("audio/flac", "flac")
@@ -64,6 +69,9 @@ OGG = _media("audio/ogg", "ogg")
 OPUS = _media("audio/opus", "opus")
 WAV = _media("audio/wav", "wav")
 AIFF = _media("audio/aiff", "aiff")
+JP2 = _media("image/jp2", "jp2")
+J2C = _media("image/x-jp2-codestream", "j2c")
+ZIP = MediaType("application/zip", "zip", "other")
 UNKNOWN = _media("application/octet-stream", "bin")
 
 _HEIC_BRANDS = {b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx"}
@@ -74,6 +82,14 @@ _AUDIO_MP4_BRANDS = {b"M4A ", b"M4B ", b"M4P ", b"F4A ", b"F4B "}
 _QUICKTIME_ATOMS = {b"moov", b"mdat", b"wide", b"free", b"skip", b"pnot"}
 _TIFF_MAKES = (("NIKON", NEF), ("SONY", ARW), ("PENTAX", PEF))
 _TAG_MAKE, _TAG_DNG_VERSION = 0x010F, 0xC612
+# Office Open XML packages by the folder of their main part; any other ZIP is named a ZIP archive.
+_OOXML = (
+    ("word/", MediaType("application/vnd.openxmlformats-officedocument.wordprocessingml.document", "docx", "other")),
+    ("xl/", MediaType("application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", "xlsx", "other")),
+    ("ppt/", MediaType("application/vnd.openxmlformats-officedocument.presentationml.presentation", "pptx", "other")),
+)
+# exiftool takes the sniffed extension as its temp file's name: it must be a plain one.
+_EXTENSION = re.compile(r"[a-z0-9]{1,8}")
 
 
 def sniff(data: bytes) -> MediaType:
@@ -82,15 +98,22 @@ def sniff(data: bytes) -> MediaType:
 
 
 def check_media(data: bytes) -> MediaType:
-    """Sniff ``data`` and refuse what the pipeline cannot process: empty, non-media or truncated files."""
+    """Sniff ``data``, refusing only an empty file: which types an op takes is the table of media/accepts."""
     if not data:
         raise EmptyFile("the file is empty")
-    media = sniff(data)
+    return sniff(data)
+
+
+def check_intact(data: bytes) -> MediaType:
+    """Sniff ``data`` and refuse what is not an intact image, video or audio file: empty, other types, truncated.
+
+    For the routes that decode every upload at once (uniquification, similarity search)."""
+    media = check_media(data)
     if media.family not in ACCEPTED_FAMILIES:
         raise UnsupportedMedia(
             f"unsupported media type {media.mime} (.{media.extension}): only images, video and audio are accepted"
         )
-    problem = _truncation(data, media)
+    problem = truncation(data, media)
     if problem:
         raise CorruptMedia(f"{media.mime} file is truncated or broken: {problem}")
     return media
@@ -110,6 +133,9 @@ def _sniff_media(data: bytes) -> MediaType | None:
         return MOV
     if head[:4] in (b"II*\x00", b"MM\x00*"):
         return _tiff(data)
+    if head[:4] in (b"II+\x00", b"MM\x00+"):
+        # 64-bit offsets: Pillow and exiftool read it, but exiftool cannot rewrite it (strip refuses it).
+        return BIGTIFF
     return _sniff_by_prefix(data) or _sniff_audio_frames(data)
 
 
@@ -125,6 +151,12 @@ def _sniff_by_prefix(data: bytes) -> MediaType | None:
         return _ogg(head)
     if head[:4] == b"fLaC":
         return FLAC
+    if head[:16] == _ASF_HEADER:
+        return WMV
+    if head[:12] == b"\x00\x00\x00\x0cjP  \r\n\x87\n":
+        return JP2
+    if head[:4] == b"\xff\x4f\xff\x51":
+        return J2C
     if head[:2] == b"BM" and head[6:10] == b"\x00\x00\x00\x00":
         return BMP
     for prefix, media in _RAW_PREFIXES:
@@ -133,6 +165,8 @@ def _sniff_by_prefix(data: bytes) -> MediaType | None:
     return None
 
 
+# The ASF header object's GUID: Windows Media video and audio.
+_ASF_HEADER = bytes.fromhex("3026b2758e66cf11a6d900aa0062ce6c")
 _RAW_PREFIXES = (
     (b"FUJIFILMCCD-RAW", RAF),
     (b"IIU\x00", RW2),
@@ -223,16 +257,32 @@ def _id3_size(data: bytes) -> int:
 
 
 def _sniff_other(data: bytes) -> MediaType:
-    """Name what we will refuse, so the error message can say what the file is."""
+    """Name what is not an image, video or audio file, for exiftool's temp file and for messages."""
+    if data[:4] in (b"PK\x03\x04", b"PK\x05\x06"):
+        return _zip(data)
     try:
         match = puremagic.magic_string(data[:8192])
     except (puremagic.PureError, ValueError):
         match = []
     if match and match[0].mime_type:
-        return MediaType(match[0].mime_type, match[0].extension.lstrip(".") or "bin", "other")
+        extension = match[0].extension.lstrip(".").lower()
+        return MediaType(match[0].mime_type, extension if _EXTENSION.fullmatch(extension) else "bin", "other")
     if _looks_like_text(data[:4096]):
         return MediaType("text/plain", "txt", "other")
     return UNKNOWN
+
+
+def _zip(data: bytes) -> MediaType:
+    # puremagic names every ZIP an Office document; only the names inside tell one from an archive.
+    try:
+        names = zipfile.ZipFile(io.BytesIO(data)).namelist()
+    except (zipfile.BadZipFile, ValueError, EOFError):
+        return ZIP
+    if "[Content_Types].xml" in names:
+        for folder, media in _OOXML:
+            if any(name.startswith(folder) for name in names):
+                return media
+    return ZIP
 
 
 def _looks_like_text(head: bytes) -> bool:
@@ -243,7 +293,7 @@ def _looks_like_text(head: bytes) -> bool:
     return b"\x00" not in head
 
 
-def _truncation(data: bytes, media: MediaType) -> str | None:
+def truncation(data: bytes, media: MediaType) -> str | None:
     """Why ``data`` is structurally incomplete, or None; only checks that cost no decoding."""
     if media is JPEG:
         return _jpeg_truncation(data)

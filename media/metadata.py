@@ -15,7 +15,8 @@ Shape (every key always present; ``image``, ``av`` and ``gps`` are None when the
           <exiftool family-1 group, e.g. "IFD0", "ExifIFD", "GPS", "Canon", "XMP-dc">: {
               <tag>: {"value": 0.00625, "text": "1/160"}}},
       "ifds": {"IFD0" | "IFD1" | "ExifIFD" | "GPS" | "InteropIFD": {
-              <tag>: {"id": 33434, "type": 5, "count": 1, "value": 0.00625}}}
+              <tag>: {"id": 33434, "type": 5, "count": 1, "value": 0.00625}}},
+      "warnings": [{"reader": "Pillow" | "PyAV" | "structure", "message"}]
     }
 
 ``value`` is exiftool's machine-readable value (``-n``), ``text`` its human-readable one. Sections
@@ -28,6 +29,12 @@ placeholder, "(Binary data 1378 bytes, use -b option to extract)", so no blob re
 tag and its raw value (APEX units, offsets from the TIFF header), which exiftool does not report; it
 is empty for files Pillow does not open (camera RAW, video, audio).
 
+Readers degrade: exiftool reads any file it knows; when Pillow or PyAV cannot decode one, the document
+keeps exiftool's groups (``image`` then comes from exiftool's tags) and ``warnings`` holds the decoder's
+complaint, as it holds a structural problem (a missing end marker, a box past the end of the file). Only a
+file that no reader understands fails: ``unsupported_format`` when exiftool does not know its type,
+``corrupt_media`` when it knows the type but cannot read the file.
+
 Every reference shape is a projection of this one: ImageKit's exif.image / exif.exif / exif.gps take
 the stored ``value`` from ``ifds`` IFD0 / ExifIFD / GPS, exiftools.com's groups take ``text``, Qiniu's
 ``val`` is ``text`` and its ``type`` the stored field type.
@@ -37,6 +44,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+from collections.abc import Callable
 from typing import Any
 
 import av
@@ -45,11 +53,11 @@ from PIL import Image
 
 from media.exiftool_port import Exiftool
 from media.images import open_image
-from media.media_type import MediaType, check_media
+from media.media_type import MediaType, check_media, truncation
 from media.tiff import exif_block, read_ifds
-from schemas.errors import CorruptMedia, ExtractFailed, MedialaneError, UnsupportedMedia
+from schemas.errors import CorruptMedia, ExtractFailed, MedialaneError, TooLarge, UnsupportedFormat, UnsupportedMedia
 
-PILLOW_FORMATS = ("JPEG", "PNG", "GIF", "WEBP", "BMP", "TIFF", "HEIF", "AVIF")
+PILLOW_FORMATS = ("JPEG", "PNG", "GIF", "WEBP", "BMP", "TIFF", "HEIF", "AVIF", "JPEG2000")
 SECTIONS = {
     "EXIF": "exif",
     "IPTC": "iptc",
@@ -106,28 +114,59 @@ def extract_metadata(data: bytes, name: str, exiftool: Exiftool) -> dict[str, An
 
 
 def _document(data: bytes, name: str, media: MediaType, exiftool: Exiftool) -> dict[str, Any]:
+    warnings: list[dict[str, str]] = []
+    if problem := truncation(data, media):
+        warnings.append({"reader": "structure", "message": f"the {media.mime} file is truncated or broken: {problem}"})
     with exiftool.reading(data, media.extension) as exiftool_tags:
         # What needs no tags runs while exiftool parses: Pillow, PyAV, hashing, the stored directories.
-        opened = _open_image(data) if media.family == "image" and not _is_raw(media) else None
-        av_info = av_metadata(data) if media.family in ("video", "audio") else None
+        opened = _degrading(warnings, "Pillow", _open_image, data) if _pillow_reads(media) else None
+        av_info = _degrading(warnings, "PyAV", av_metadata, data) if media.family in ("video", "audio") else None
         file = file_metadata(data, name, media)
-        stored = stored_ifds(opened, data) if opened is not None else {}
+        stored = _degrading(warnings, "Pillow", stored_ifds, opened, data) if opened is not None else None
         tags = exiftool_tags()
+    _refuse_unread(tags, media, decoded=opened is not None or av_info is not None)
     sections = group_tags(tags)
-    if opened is not None:
-        image = image_metadata(opened, sections)
-    elif media.family == "image":
+    image = _degrading(warnings, "Pillow", image_metadata, opened, sections) if opened is not None else None
+    if image is None and media.family == "image":
         image = raw_image_metadata(sections)
-    else:
-        image = None
     return {
         "file": file,
         "image": image,
         "av": av_info,
         "gps": gps_position(sections),
         **sections,
-        "ifds": named_ifds(stored, tags),
+        "ifds": named_ifds(stored or {}, tags),
+        "warnings": warnings,
     }
+
+
+def _pillow_reads(media: MediaType) -> bool:
+    return media.family == "image" and not _is_raw(media)
+
+
+def _degrading(warnings: list[dict[str, str]], reader: str, read: Callable[..., Any], *args: Any) -> Any:
+    """What ``read`` returns, or None with its complaint added to ``warnings``: a decoder failing on a file
+    exiftool may still read does not end the op. Too many pixels is a refusal, not a complaint."""
+    try:
+        return read(*args)
+    except TooLarge:
+        raise
+    except MedialaneError as exc:
+        warnings.append({"reader": reader, "message": exc.message})
+    # Decoders of untrusted bytes fail in many ways (OSError, ValueError, EOFError, struct.error...).
+    except Exception as exc:  # noqa: BLE001
+        warnings.append({"reader": reader, "message": f"{type(exc).__name__}: {exc}"})
+    return None
+
+
+def _refuse_unread(tags: dict[str, Any], media: MediaType, *, decoded: bool) -> None:
+    """Fail a file no reader understands: exiftool reports an error and no decoder opened it."""
+    error = tags.get("ExifTool:Error", {}).get("val")
+    if error is None or decoded:
+        return
+    if error == "Unknown file type":
+        raise UnsupportedFormat(f"exiftool does not know the format of this {media.mime} (.{media.extension}) file")
+    raise CorruptMedia(f"the {media.mime} (.{media.extension}) file cannot be read: exiftool: {error}")
 
 
 def stored_ifds(im: Image.Image, data: bytes) -> dict[str, dict[int, dict[str, Any]]]:
@@ -236,7 +275,8 @@ def image_metadata(im: Image.Image, sections: dict[str, Any]) -> dict[str, Any]:
 
 
 def raw_image_metadata(sections: dict[str, Any]) -> dict[str, Any]:
-    """What exiftool knows of a camera RAW's full-size image; the pixel-level fields stay None."""
+    """What exiftool knows of an image Pillow does not read (camera RAW, or a file Pillow fails on); the
+    pixel-level fields stay None."""
     width, height = _composite_image_size(sections)
     return {
         "format": tag_value(sections, "other", "File", "FileType"),

@@ -15,7 +15,8 @@ import scipy.fftpack
 from PIL import ExifTags, Image, ImageOps
 
 from media.images import decoding, open_image
-from schemas.errors import EmptyFile, InvalidParameter
+from media.media_type import check_media
+from schemas.errors import CorruptMedia, EmptyFile, InvalidParameter, UnsupportedMedia
 
 # A stored hash is only comparable with hashes of the same algorithm and version: bump the version
 # whenever a change can alter any hash (decode scale, resampling, bit order).
@@ -31,6 +32,19 @@ _REDUCED_SIDE = 32
 _DRAFT_SIDE = 256
 _HEX_HASH = re.compile(r"[0-9a-f]{16}")
 _TRANSPOSING_ORIENTATIONS = frozenset({5, 6, 7, 8})
+# What Pillow decodes to pixels, by sniffed type; camera RAW is not among them (Pillow would read, at
+# best, the small preview of a TIFF-based RAW, not the photo).
+TYPES = frozenset({
+    "image/jpeg", "image/png", "image/gif", "image/webp", "image/bmp", "image/tiff", "image/heic", "image/heif",
+    "image/avif", "image/jp2", "image/x-jp2-codestream", "image/x-icon", "image/vnd.adobe.photoshop",
+    "image/x-pcx",
+})  # fmt: skip
+
+
+class PHashUnsupported(UnsupportedMedia):
+    """The file is of a type phash does not decode (audio, video, documents, camera RAW)."""
+
+    code = "phash_unsupported_format"
 
 
 @dataclass(frozen=True)
@@ -53,7 +67,11 @@ def phash_image(data: bytes) -> PHashResult:
     """Hash and mirrored hash of an encoded image, EXIF orientation applied."""
     if not data:
         raise EmptyFile("the image is empty")
-    displayed, (width, height) = _decode_displayed(open_image(data))
+    media = check_media(data)
+    if media.mime not in TYPES:
+        accepted = ", ".join(sorted(TYPES))
+        raise PHashUnsupported(f"phash cannot hash {media.mime} (.{media.extension}) files; it takes {accepted}")
+    displayed, (width, height) = _decode_displayed(_open(data, media.mime))
     pixels = np.asarray(displayed.resize((_REDUCED_SIDE, _REDUCED_SIDE), Image.Resampling.LANCZOS))
     return PHashResult(
         hash=format_hash(_dct_hash(pixels)),
@@ -84,6 +102,14 @@ def format_hash(value: int) -> str:
 def hamming(a: str, b: str) -> int:
     """Number of differing bits between two hex hashes."""
     return (parse_hash(a) ^ parse_hash(b)).bit_count()
+
+
+def _open(data: bytes, mime: str) -> Image.Image:
+    try:
+        return open_image(data)
+    except UnsupportedMedia as exc:
+        # The bytes were sniffed as a type Pillow decodes: when Pillow does not recognise them, they are broken.
+        raise CorruptMedia(f"the {mime} image cannot be read: {exc.__cause__}") from exc
 
 
 def _displayed_size(image: Image.Image) -> tuple[int, int]:

@@ -1,5 +1,6 @@
-"""Jobs -> media: an upload is in the object store already; a URL is fetched through the guard and stored
-like one. Every failure ends the job with its code."""
+"""Jobs, in one hop: the original read from the object store (an upload) or fetched through the guard and
+stored (a URL), every op of the job run on it here (processors/ops_stage.py), then one status event that
+ends the job with each op's outcome. A job whose original cannot be had fails with the reason's code."""
 
 from __future__ import annotations
 
@@ -8,34 +9,46 @@ import asyncio
 from adapters.objects import original_key
 from adapters.urlguard import fetch
 from adapters.worker_app import WorkerApp
+from media.accepts import check_accepted
 from media.media_type import check_media
+from processors.ops_stage import OpsStage
+from schemas.job_state import ended
 from schemas.messages import JobRequest, MediaReady, RemoteUrl, Status, Upload
-from schemas.topics import JOBS, MEDIA
+from schemas.topics import JOBS, STATUS
 
 
 def register(app: WorkerApp) -> None:
     courier = app.courier
+    stage = OpsStage(app)
 
     @app.agent(app.topic_of(JOBS))
-    async def prepare_media(stream):
+    async def run_jobs(stream):
         async for _, request in courier.messages(stream, JobRequest):
             await courier.report(request.job_id, Status.PROCESSING)
             try:
-                media = await ready_media(app, request)
+                media, data = await ready_media(app, request)
             except Exception as exc:  # noqa: BLE001 - every failure ends the job with its reason
                 await courier.report_failure(request.job_id, exc)
                 continue
-            await courier.publish(MEDIA, request.job_id, media)
+            outcomes = await stage.apply(media, data)
+            await courier.publish(STATUS, request.job_id, ended(request.job_id, outcomes))
 
 
-async def ready_media(app: WorkerApp, request: JobRequest) -> MediaReady:
+async def ready_media(app: WorkerApp, request: JobRequest) -> tuple[MediaReady, bytes]:
+    """The job's original, stored, and its bytes."""
     source = request.source
     if isinstance(source, RemoteUrl):
         fetched = await fetch(source.url, app.settings)
-        kind = check_media(fetched.body)
-        source = Upload.of(original_key(request.job_id), fetched.body, kind.mime)
-        await asyncio.to_thread(app.store.put_bytes, source.object_key, fetched.body, kind.mime)
-    return MediaReady(
+        data = fetched.body
+        kind = check_media(data)
+        # A URL job meets the rule an upload meets at ingest: refused when no op of the job takes the file.
+        check_accepted(kind, request.ops)
+        source = Upload.of(original_key(request.job_id), data, kind.mime)
+        await asyncio.to_thread(app.store.put_bytes, source.object_key, data, kind.mime)
+    else:
+        data = await asyncio.to_thread(app.store.get_bytes, source.object_key)
+    media = MediaReady(
         job_id=request.job_id, ops=request.ops, options=request.options, name=request.name,
         object_key=source.object_key, size=source.size, sha256=source.sha256, mime=source.mime, owner=request.owner,
     )  # fmt: skip
+    return media, data

@@ -1,45 +1,44 @@
-"""Media -> one result per op: reads each original once and runs every op the job asked for on it.
+"""A job's ops on its original, in the stage that took the job (processors/fetch.py): each op's result
+document to the object store, its result message to its op's topic (schemas.topics.RESULTS), and its
+outcome returned for the job's one terminal status event.
 
-The ops are processors/ops/; each result goes to its op's topic (schemas.topics.RESULTS). The work runs in
-threads, so the event loop keeps heartbeating while exiftool or a decoder is busy.
+The ops are processors/ops/. Each ends on its own: one that fails leaves the others' results standing. The
+work runs in threads, so the event loop keeps heartbeating while exiftool or a decoder is busy.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 
+from adapters.courier import error_info
+from adapters.objects import result_key
 from adapters.worker_app import WorkerApp
 from processors.ops import registry
-from schemas.messages import MediaReady
-from schemas.topics import MEDIA, RESULTS
+from schemas.messages import MediaReady, Op, OpOutcome, Status
+from schemas.topics import RESULTS
 
 
 class OpsStage:
-    """Runs a job's ops for one app; callable by any stage that has a MediaReady in hand."""
+    """Runs a job's ops for one app."""
 
     def __init__(self, app: WorkerApp) -> None:
         self.app = app
         self.ops = registry()
 
-    async def run(self, media: MediaReady) -> None:
-        """Every op of the job, or the job failed with the first failure's code."""
+    async def apply(self, media: MediaReady, data: bytes) -> dict[Op, OpOutcome]:
+        """Every op of the job on ``data``, the original's bytes; each op's outcome."""
+        return {op: await self.run_op(op, media, data) for op in media.ops}
+
+    async def run_op(self, op: Op, media: MediaReady, data: bytes) -> OpOutcome:
         try:
-            data = await asyncio.to_thread(self.app.store.get_bytes, media.object_key)
-            await self.apply(media, data)
-        except Exception as exc:  # noqa: BLE001 - every failure ends the job with its reason
-            await self.app.courier.report_failure(media.job_id, exc)
-
-    async def apply(self, media: MediaReady, data: bytes) -> None:
-        """Every op of the job on ``data``, the original's bytes; raises the first failure."""
-        for op in media.ops:
             result = await self.ops[op](self.app, media, data)
-            await self.app.courier.publish(RESULTS[op], media.job_id, result)
-
-
-def register(app: WorkerApp) -> None:
-    stage = OpsStage(app)
-
-    @app.agent(app.topic_of(MEDIA))
-    async def process_media(stream):
-        async for _, media in app.courier.messages(stream, MediaReady):
-            await stage.run(media)
+            body = json.dumps(result.document(), separators=(",", ":")).encode()
+            key = result_key(media.job_id, op)
+            # Stored before it is announced: whoever hears of the result finds its document. Overwriting
+            # makes a redelivery harmless.
+            await asyncio.to_thread(self.app.store.put_bytes, key, body, "application/json")
+        except Exception as exc:  # noqa: BLE001 - the op fails with its reason; the job's other ops go on
+            return OpOutcome(status=Status.FAILED, error=error_info(exc))
+        await self.app.courier.publish(RESULTS[op], media.job_id, result)
+        return OpOutcome(status=Status.COMPLETED, object_key=key, size=len(body))

@@ -38,6 +38,12 @@ class UnsupportedMedia(MedialaneError):
     status, code = 415, "unsupported_media"
 
 
+class UnsupportedFormat(UnsupportedMedia):
+    """The metadata op's refusal: no reader knows the file's format (exiftool reports an unknown file type)."""
+
+    code = "unsupported_format"
+
+
 class InvalidParameter(MedialaneError):
     status, code = 422, "invalid_parameter"
 
@@ -54,8 +60,17 @@ class UrlForbidden(MedialaneError):
     status, code = 422, "url_forbidden"
 
 
+class HostUnresolvable(MedialaneError):
+    """A URL's host name does not resolve (DNS has no address for it, or DNS failed): not a refusal."""
+
+    status, code = 422, "dns_failed"
+
+
 class FetchFailed(MedialaneError):
-    """A URL passed the guard but could not be fetched (codes fetch_failed, fetch_timeout, fetch_too_large)."""
+    """A URL passed the guard but could not be fetched. Each cause has its code: ``fetch_refused`` (nothing
+    listens), ``fetch_timeout``, ``fetch_tls_failed`` (the TLS handshake or certificate), ``fetch_too_large``,
+    ``fetch_http_error`` (the server answered an error status) and ``fetch_failed`` (any other connection
+    error, too many redirects)."""
 
     status, code = 502, "fetch_failed"
 
@@ -67,7 +82,14 @@ class ExtractFailed(MedialaneError):
 
 
 class Unavailable(MedialaneError):
+    """A part of the pipeline does not answer: the code names it (``broker_unavailable``,
+    ``object_store_unavailable``, ``workers_unavailable``...) and ``retry_after`` seconds tells when to try again."""
+
     status, code = 503, "unavailable"
+
+    def __init__(self, message: str, *, code: str | None = None, retry_after: int = 5) -> None:
+        super().__init__(message, code=code)
+        self.retry_after = retry_after
 
 
 class Unauthorized(MedialaneError):

@@ -10,9 +10,9 @@ import hashlib
 import uuid
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from schemas.uniquify import CopyTask, UniquifyParams
 
@@ -56,11 +56,22 @@ class Status(StrEnum):
     QUEUED = "queued"
     PROCESSING = "processing"
     COMPLETED = "completed"
+    # Some ops completed, some failed: each op's outcome is in JobView.outcomes.
+    PARTIAL = "partial"
     FAILED = "failed"
 
     @property
     def terminal(self) -> bool:
-        return self in (Status.COMPLETED, Status.FAILED)
+        return self in (Status.COMPLETED, Status.PARTIAL, Status.FAILED)
+
+
+# Fixed for ever: every event id ever published is derived from it.
+EVENT_NAMESPACE = uuid.UUID("5b0f8c1e-6d7a-4f0e-9a51-3c2d1e0f7a60")
+
+
+def result_event_id(job_id: str, op: Op) -> str:
+    """The id of an op's result event: the same on every delivery of it, so a subscriber deduplicates by it."""
+    return str(uuid.uuid5(EVENT_NAMESPACE, f"{job_id}/{op.value}"))
 
 
 class Message(BaseModel):
@@ -106,7 +117,7 @@ class OpOptions(Message):
 
 
 class JobRecord(BaseModel):
-    """What a job lookup needs of the request record ``jobs/{job_id}/request.json`` any job writes."""
+    """What a job lookup needs of a job's request record (the job as ingest published it)."""
 
     model_config = ConfigDict(extra="ignore", frozen=True)
 
@@ -116,6 +127,7 @@ class JobRecord(BaseModel):
     owner: str | None = None
     client_id: str | None = None
     webhook_url: str | None = None
+    name: str | None = None
 
 
 class JobRequest(Message):
@@ -133,7 +145,7 @@ class JobRequest(Message):
 
 
 class MediaReady(Message):
-    """Topic ``medialane.media``: the job's original is in the object store, ready for every op."""
+    """A job's original, in the object store and ready for every op: what each op module is handed."""
 
     job_id: str
     ops: list[Op]
@@ -146,10 +158,27 @@ class MediaReady(Message):
     owner: str | None = Field(None, description="key_id of the API key that made the job (None: no API call made it).")
 
 
-class MetadataResult(Message):
+class OpResult(Message):
+    """A result message: every one carries the event id its job and op make (``result_event_id``)."""
+
+    op: ClassVar[Op]
+    job_id: str
+    event_id: str | None = Field(
+        None, description="Derived from the job id and op: a redelivered result carries the same one; deduplicate by it."
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _event_id(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("event_id") is None and isinstance(data.get("job_id"), str):
+            return {**data, "event_id": result_event_id(data["job_id"], cls.op)}
+        return data
+
+
+class MetadataResult(OpResult):
     """Topic ``medialane.metadata``: the full metadata document of one job's file."""
 
-    job_id: str
+    op: ClassVar[Op] = Op.METADATA
     name: str
     object_key: str = Field(description="Object store key of the document: results/{job_id}/metadata.json.")
     metadata: dict[str, Any]
@@ -160,10 +189,10 @@ class MetadataResult(Message):
         return self.metadata
 
 
-class PHashRecord(Message):
+class PHashRecord(OpResult):
     """Topic ``medialane.phash``: an image's perceptual hashes, as displayed (EXIF orientation applied)."""
 
-    job_id: str
+    op: ClassVar[Op] = Op.PHASH
     name: str
     phash: str = Field(pattern="^[0-9a-f]{16}$", description="64-bit DCT pHash, 16 hex digits (ImageKit's format).")
     mirrored_phash: str = Field(pattern="^[0-9a-f]{16}$", description="pHash of the horizontally mirrored image.")
@@ -179,13 +208,13 @@ class PHashRecord(Message):
 
     def document(self) -> dict[str, Any]:
         """What ``JobView.result["phash"]`` holds."""
-        return self.model_dump(mode="json", exclude={"job_id", "name", "hashed_at", "owner"})
+        return self.model_dump(mode="json", exclude={"job_id", "event_id", "name", "hashed_at", "owner"})
 
 
-class StrippedFile(Message):
+class StrippedFile(OpResult):
     """Topic ``medialane.stripped``: the cleaned copy of a job's file, behind an expiring link."""
 
-    job_id: str
+    op: ClassVar[Op] = Op.STRIP
     name: str
     object_key: str = Field(description="Under tmp/: the bucket's lifecycle rule deletes it after a day.")
     download_url: str
@@ -260,10 +289,10 @@ class CopyProgress(Message):
     event: CopyEvent
 
 
-class Uniquified(Message):
+class Uniquified(OpResult):
     """Topic ``medialane.uniquified``: a finished uniquification job and its zip."""
 
-    job_id: str
+    op: ClassVar[Op] = Op.UNIQUIFY
     object_key: str
     download_url: str
     expires_at: datetime
@@ -329,6 +358,15 @@ class WebhookEvent(Message):
     event: Annotated[WebhookOrder | WebhookAttempted, Field(discriminator="kind")]
 
 
+class OpOutcome(Message):
+    """How one op of a job ended, or that it has not yet: its result document stays in the object store."""
+
+    status: Literal[Status.PROCESSING, Status.COMPLETED, Status.FAILED]
+    error: ErrorInfo | None = Field(None, description="Why the op failed.")
+    object_key: str | None = Field(None, description="The op's result document in the object store, once completed.")
+    size: int | None = Field(None, description="Bytes of that document.")
+
+
 class StatusEvent(Message):
     """Topic ``medialane.status``: one step of a job; the status table folds these into JobView."""
 
@@ -338,12 +376,14 @@ class StatusEvent(Message):
     ops: list[Op] | None = Field(None, description="The job's ops; set by the first (queued) event.")
     op: Op | None = Field(None, description="The op this event reports on, when it finished one.")
     percent: int | None = Field(None, ge=0, le=100, description="Progress of a long op (uniquify: copies made).")
-    result: dict[str, Any] | None = Field(None, description="The op's result, merged into JobView.result[op].")
+    result: dict[str, Any] | None = Field(None, description="Workers before per-op outcomes: the op's document.")
     error: ErrorInfo | None = None
     owner: str | None = Field(None, description="key_id of the job's API key; set by the first (queued) event.")
     client_id: str | None = Field(None, description="The client's own id for the job; set by the first (queued) event.")
     webhook_url: str | None = Field(None, description="Where the ended job is POSTed; set by the first (queued) event.")
     webhook: WebhookView | None = Field(None, description="The webhook's delivery state after a step (delivery stage).")
+    outcomes: dict[Op, OpOutcome] | None = Field(None, description="Ops that ended; the job ends when every op has one.")
+    name: str | None = Field(None, description="The client's file name; set by the first (queued) event.")
 
 
 class DeadLetter(Message):

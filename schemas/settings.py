@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -37,13 +37,26 @@ class Settings(BaseSettings):
     kafka_session_timeout: float = Field(
         6.0, gt=0, description="Consumer session timeout, seconds; a vanished worker is dropped after this."
     )
-    kafka_heartbeat_interval: float = Field(0.5, gt=0, description="Consumer heartbeat interval, seconds.")
+    kafka_heartbeat_interval: float = Field(
+        2.0, gt=0, description="Consumer heartbeat interval, seconds: a third of the session timeout, as Kafka advises "
+        "(Tansu rewrites the group's file in the object store on every heartbeat, so an idle stack writes this often)."
+    )
+    topic_retention_hours: float = Field(
+        7 * 24.0, gt=0, description="How long Apache Kafka keeps the work and result topics' records, hours "
+        "(retention.ms at topic creation; medialane.phash, the pHash index's source, is kept forever and the tables' "
+        "changelogs are compacted). The embedded broker ignores it: docs/operations.md."
+    )
     kafka_fetch_wait_ms: int = Field(
         100,
         ge=1,
         description="Longest a consumer's fetch waits for new data, ms. Tansu answers a waiting fetch only when "
         "this ends, not when data arrives, so on Tansu it is each topic hop's added latency; Apache Kafka "
         "answers as soon as data arrives (a higher value there only saves idle requests).",
+    )
+
+    kafka_linger_ms: int = Field(
+        5, ge=0, description="How long a producer holds a record for others to join its produce request, ms. The "
+        "embedded broker writes one object per produce request and partition, so batching is what keeps it cheap."
     )
 
     s3_endpoint: str = Field("127.0.0.1:18333", description="Object store endpoint, host:port (MinIO or S3).")
@@ -54,6 +67,12 @@ class Settings(BaseSettings):
     s3_bucket: str = Field("medialane", description="Bucket holding originals and results.")
     expiring_prefixes: CsvTuple = Field(
         ("tmp/",), description="Object prefixes the bucket's lifecycle rule deletes after one day."
+    )
+    originals_days: int = Field(
+        1, ge=1, description="Days the bucket's lifecycle rule keeps originals (originals/) after they were stored."
+    )
+    results_days: int = Field(
+        30, ge=1, description="Days the bucket's lifecycle rule keeps result documents (results/) after they were written."
     )
 
     ingest_host: str = Field("127.0.0.1", description="Address the ingest HTTP service binds.")
@@ -67,14 +86,15 @@ class Settings(BaseSettings):
     api_key_cache_seconds: float = Field(
         5.0, ge=0, description="Seconds the ingest service trusts a checked API key: a revoked key works at most this long."
     )
+    # A self-hosted pipeline's one client may use all of it (docs/operations.md: lowering these per deployment).
     rate_limit_per_second: float = Field(
-        20.0, gt=0, description="Requests a second one API key may make, per ingest process (token bucket rate)."
+        500.0, gt=0, description="Requests a second one API key may make, per ingest process (token bucket rate)."
     )
     rate_limit_burst: int = Field(
-        100, ge=1, description="Requests one API key may make at once before its rate applies (bucket size)."
+        1000, ge=1, description="Requests one API key may make at once before its rate applies (bucket size)."
     )
     max_active_jobs: int = Field(
-        50, ge=1, description="Jobs one API key may have queued or processing at once, per ingest process."
+        1000, ge=1, description="Jobs one API key may have queued or processing at once, per ingest process."
     )
 
     public_base_url: str = Field(
@@ -92,6 +112,11 @@ class Settings(BaseSettings):
         ("http://127.0.0.1:6066",), description="Worker web URLs the ingest service asks for job status."
     )
     workers: int = Field(2, ge=1, description="Number of worker processes `medialane up` starts.")
+    worker_id: str = Field(
+        "", description="A worker's stable name: its tables live in data_dir/workers/<id>, so a restarted worker "
+        "reads only the changelog past what that directory holds. `medialane up` names its workers 0, 1…; "
+        "empty: the web port."
+    )
     worker_lookup_timeout: float = Field(5.0, gt=0, description="Timeout of one job lookup against a worker, seconds.")
 
     fetch_max_bytes: int = Field(100 * 1024 * 1024, gt=0, description="Largest body read from a fetched URL, bytes.")
@@ -121,9 +146,17 @@ class Settings(BaseSettings):
         15.0, gt=0, description="A uniquify job with no copy made for this long has its missing copies ordered again."
     )
     uniquify_max_images: int = Field(50, ge=1, description="Most source images in one uniquify job.")
+    finished_entries_keep_seconds: float = Field(
+        24 * 3600.0, gt=0, description="A zipped uniquify ledger or a finished webhook delivery stays in its table this "
+        "long after its last change, to recognise redelivered events, then is deleted."
+    )
 
     exiftool_path: str = Field("exiftool", description="The exiftool executable (>= 12.38).")
     exiftool_timeout: float = Field(20.0, gt=0, description="Longest exiftool may take on one file, seconds.")
+
+    log_format: Literal["json", "text"] = Field(
+        "text", description="Log lines as JSON objects or plain text; `medialane up` makes json the default."
+    )
 
     _csv = field_validator("expiring_prefixes", "worker_urls", "fetch_allow_hosts", mode="before")(_split_csv)
 

@@ -7,8 +7,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from schemas.deletion import JobDeleted
 from schemas.messages import (
-    CopyOrder, CopyProgress, DeadLetter, JobRequest, MediaReady, Message, MetadataResult, PHashRecord, StatusEvent,
+    CopyOrder, CopyProgress, DeadLetter, JobRequest, Message, MetadataResult, PHashRecord, StatusEvent,
     Op, StrippedFile, Uniquified, UniquifyJob, WebhookEvent,
 )
 
@@ -23,7 +24,6 @@ class Topic:
 
 
 JOBS = Topic("medialane.jobs", JobRequest, JOB_ID)
-MEDIA = Topic("medialane.media", MediaReady, JOB_ID)
 METADATA = Topic("medialane.metadata", MetadataResult, JOB_ID)
 PHASH = Topic("medialane.phash", PHashRecord, JOB_ID)
 STRIPPED = Topic("medialane.stripped", StrippedFile, JOB_ID)
@@ -34,9 +34,11 @@ COPIES = Topic("medialane.uniquify.copies", CopyProgress, JOB_ID)
 UNIQUIFIED = Topic("medialane.uniquified", Uniquified, JOB_ID)
 STATUS = Topic("medialane.status", StatusEvent, JOB_ID)
 WEBHOOKS = Topic("medialane.webhooks", WebhookEvent, JOB_ID)
+# Its own topic, not a record on each result topic: every reader of those keeps reading only results.
+DELETIONS = Topic("medialane.deletions", JobDeleted, JOB_ID)
 DLQ = Topic("medialane.dlq", DeadLetter, "the dead message's own key")
 
 # Where each op publishes its result (the message has ``document()``: what the job's view shows of it).
 RESULTS = {Op.METADATA: METADATA, Op.PHASH: PHASH, Op.STRIP: STRIPPED, Op.UNIQUIFY: UNIQUIFIED}
 
-TOPICS = (JOBS, MEDIA, METADATA, PHASH, STRIPPED, UNIQUIFY_JOBS, COPY_TASKS, COPIES, UNIQUIFIED, STATUS, WEBHOOKS, DLQ)
+TOPICS = (JOBS, METADATA, PHASH, STRIPPED, UNIQUIFY_JOBS, COPY_TASKS, COPIES, UNIQUIFIED, STATUS, WEBHOOKS, DELETIONS, DLQ)

@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import ConfigDict, Field
 
-from schemas.messages import ErrorInfo, Message, Op, Status, WebhookView
+from schemas.messages import ErrorInfo, Message, Op, OpOutcome, Status, WebhookView
 
 
 class Body(Message):
@@ -17,7 +17,8 @@ class Body(Message):
 
 
 class JobView(Message):
-    """A job as ``GET /v1/jobs/{job_id}`` returns it, and as the status table stores it."""
+    """A job as ``GET /v1/jobs/{job_id}`` returns it. The status table stores it without ``result``: each
+    document stays in the object store, named by its op's ``outcomes`` entry, and a lookup reads it there."""
 
     success: Literal[True] = True
     job_id: str
@@ -26,8 +27,12 @@ class JobView(Message):
     ops: list[Op]
     created_at: datetime
     updated_at: datetime
-    result: dict[str, Any] = Field(default_factory=dict)
-    error: ErrorInfo | None = None
+    result: dict[str, Any] = Field(default_factory=dict, description="Each completed op's result document.")
+    error: ErrorInfo | None = Field(None, description="Why the job failed; for a partial job, its first failed op's error.")
+    outcomes: dict[Op, OpOutcome] = Field(
+        default_factory=dict, description="Each op's own state: completed, failed with its error, or processing."
+    )
+    name: str | None = Field(None, description="The client's file name, when the job has one file.")
     owner: str | None = Field(None, description="key_id of the API key that made the job; only that key sees it.")
     id: str | None = Field(None, description="The id the client gave the job, echoed.")
     webhook: WebhookView | None = Field(None, description="The job's webhook and its delivery attempts, if it has one.")

@@ -2,7 +2,8 @@
 once every copy is made or has failed, and the redrive of jobs whose copies stalled.
 
 What each event means for the ledger is decided by sink/ledger.py; this stage keeps the table, orders
-retries, reports progress and builds the archive.
+retries, reports progress and builds the archive. Two indexes beside the table (adapters/due.py) say which
+jobs the redrive looks at and which finished ledgers are old enough to delete, so neither reads the table.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from schemas.messages import CopyProgress, Status, Uniquified, utcnow
 from schemas.tables import UNIQUIFY, Ledger
 from schemas.topics import COPIES, UNIQUIFIED
 from sink.archive import build_archive
-from sink.ledger import percent, record, stalled_tasks
+from sink.ledger import done, percent, record, stalled_tasks
 
 
 def register(app: WorkerApp) -> None:
@@ -32,26 +33,65 @@ def register(app: WorkerApp) -> None:
         await fanin.redrive(app.active_partitions(COPIES), time.time())
 
 
+def finished(ledger: Ledger) -> bool:
+    return ledger.zipped or ledger.expected is not None and done(ledger) == ledger.expected
+
+
+def redrive_at(ledger: Ledger, period: float) -> float | None:
+    """When the redrive next looks at a job: a period after its last progress, never once it has finished."""
+    if ledger.job is None or ledger.progressed_at is None or finished(ledger):
+        return None
+    return ledger.progressed_at + period
+
+
+def prune_at(ledger: Ledger, keep: float) -> float | None:
+    """When a finished ledger is deleted: ``keep`` after its last progress, so redelivered events are still
+    recognised as already folded until then."""
+    if not finished(ledger):
+        return None
+    return (ledger.progressed_at or 0.0) + keep
+
+
+def indexed(when, *args):
+    """``when`` over a stored ledger, as the index takes it (adapters/due.py)."""
+
+    def due_of(value: bytes) -> tuple[float, int] | None:
+        ledger = Ledger.model_validate_json(value)
+        at = when(ledger, *args)
+        return None if at is None or ledger.partition is None else (at, ledger.partition)
+
+    return due_of
+
+
 class FanIn:
-    """One worker's fan-in: the ledgers it folds, and when it last re-ordered each stalled job."""
+    """One worker's fan-in: the ledgers it folds, the jobs the redrive looks at next, the ledgers to delete."""
 
     def __init__(self, app: WorkerApp) -> None:
         self.app = app
         self.courier = app.courier
         self.table = app.table_of(UNIQUIFY)
-        # When each job's missing copies were last ordered again, so a stalled job is re-ordered once a period.
-        self.redriven: dict[str, float] = {}
+        self.period = app.settings.uniquify_redrive_seconds
+        self.stalled_at = indexed(redrive_at, self.period)
+        self.expired_at = indexed(prune_at, app.settings.finished_entries_keep_seconds)
+        self.stalled = app.due_index(UNIQUIFY, self.stalled_at, "redrive")
+        self.expired = app.due_index(UNIQUIFY, self.expired_at, "prune")
 
     def ledger(self, job_id: str) -> Ledger | None:
         current = self.table.get(job_id.encode())
         return Ledger.model_validate_json(current) if current is not None else None
 
     def keep(self, job_id: str, ledger: Ledger) -> None:
-        self.table[job_id.encode()] = ledger.model_dump_json().encode()
+        key, value = job_id.encode(), ledger.model_dump_json().encode()
+        self.table[key] = value
+        self.stalled.set(key, self.stalled_at(value))
+        self.expired.set(key, self.expired_at(value))
 
     async def gather(self, stream) -> None:
         """One ledger per job; the zip once every copy is made or has failed."""
         async for event, progress in self.courier.messages(stream, CopyProgress):
+            # Deleted from within the partition's own stream, so the changelog's tombstone lands in its partition.
+            for key in self.expired.pop_due(time.time(), {event.message.partition}):
+                self.table.pop(key, None)
             job_id = progress.event.job_id
             outcome = record(self.ledger(job_id), progress.event)
             update: dict = {"partition": event.message.partition}
@@ -85,22 +125,19 @@ class FanIn:
         self.keep(job_id, job_ledger.model_copy(update={"zipped": True}))
 
     async def redrive(self, partitions: set[int], now: float) -> None:
-        """Orders again the missing copies of the jobs of ``partitions`` that have made no progress for a while.
+        """Orders again the missing copies of the jobs of ``partitions`` that have made no progress for a period.
 
         Orders are idempotent (a copy already in the ledger is ignored), so ordering the missing ones again is
-        safe; a standby copy of the table is never acted on.
+        safe; a standby copy of the table is never acted on. A job re-ordered waits another period.
         """
-        period = self.app.settings.uniquify_redrive_seconds
-        for key, value in list(self.table.items()):
-            job_ledger = Ledger.model_validate_json(value)
-            job_id = key.decode()
-            if job_ledger.partition not in partitions:
+        for key in self.stalled.pop_due(now, partitions):
+            job_ledger = self.ledger(key.decode())
+            if job_ledger is None or job_ledger.partition is None:
                 continue
-            progressed_at = job_ledger.progressed_at if job_ledger.progressed_at is not None else now
-            since = max(progressed_at, self.redriven.get(job_id, 0))
-            missing = stalled_tasks(job_ledger, now, since, period)
+            # The index found the job a period past its last progress or re-order.
+            missing = stalled_tasks(job_ledger, now, now - self.period, self.period)
             if missing:
-                self.redriven[job_id] = now
+                self.stalled.set(key, (now + self.period, job_ledger.partition))
                 job = job_ledger.job
                 assert job is not None
                 for task in missing:

@@ -1,35 +1,39 @@
-"""Each op's result, from the op's result topic (schemas/topics.py RESULTS) to the object store and the job.
+"""Uniquify's result, from its topic to the object store and the job's outcome.
 
-One agent per op, all made alike from the topic's message and its ``document()``, so a new op needs no
-change here.
+Every other op's result is stored and reported by the stage that runs the job (processors/fetch.py) in the
+same hop; uniquify's is made by the fan-in (sink/fanin.py) once its copies across the workers are zipped,
+so it is kept here. The other result topics are for subscribers alone.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 
+from adapters.courier import error_info
 from adapters.objects import result_key
 from adapters.worker_app import WorkerApp
-from schemas.messages import Op, Status
-from schemas.topics import RESULTS, Topic
+from schemas.job_state import ended
+from schemas.messages import Op, OpOutcome, Status
+from schemas.topics import RESULTS, STATUS
 
 
 def register(app: WorkerApp) -> None:
-    for op, topic in RESULTS.items():
-        store_results(app, op, topic)
-
-
-def store_results(app: WorkerApp, op: Op, topic: Topic) -> None:
     courier = app.courier
+    op = Op.UNIQUIFY
+    topic = RESULTS[op]
 
-    # Agents are named by their function, the same for every op here: the op makes each name unique.
     @app.agent(app.topic_of(topic), name=f"{__name__}.store_{op.value}")
     async def store(stream):
         async for _, result in courier.messages(stream, topic.message):
             try:
-                document = result.document()
+                body = json.dumps(result.document(), separators=(",", ":")).encode()
+                key = result_key(result.job_id, op)
                 # Overwriting: a redelivery is harmless.
-                await asyncio.to_thread(app.store.put_json, result_key(result.job_id, op), document)
-                await courier.report(result.job_id, Status.PROCESSING, op=op, result=document)
+                await asyncio.to_thread(app.store.put_bytes, key, body, "application/json")
+                outcome = OpOutcome(status=Status.COMPLETED, object_key=key, size=len(body))
             except Exception as exc:  # noqa: BLE001 - every failure ends the job with its reason
-                await courier.report_failure(result.job_id, exc)
+                outcome = OpOutcome(status=Status.FAILED, error=error_info(exc))
+            # ``op`` names the op this event ends, as it did before per-op outcomes: subscribers wait on it.
+            event = ended(result.job_id, {op: outcome}).model_copy(update={"op": op})
+            await courier.publish(STATUS, result.job_id, event)

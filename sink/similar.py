@@ -5,6 +5,10 @@ group), so any worker answers any query exactly, and one worker's restart or los
 replica restores from the newest snapshot in the object store (the index plus the topic offsets it
 covers), then reads the topic from those offsets; docs/similar.md says how this grows past one machine.
 A search finds only the images of one owner, the API key that made their jobs.
+
+A deleted job's hash leaves the replica when it reads the job's ``medialane.deletions`` record. The two topics
+are read side by side, so a deletion can come before the hash it deletes: the replica remembers deleted
+job ids and never indexes a hash of one.
 """
 
 from __future__ import annotations
@@ -25,10 +29,11 @@ from adapters.phash_index import PHashIndex
 from adapters.similar_query import SimilarQuery
 from adapters.worker_app import WorkerApp
 from media.phash import ALGORITHM, ALGORITHM_VERSION
+from schemas.deletion import JobDeleted
 from schemas.errors import InvalidParameter
 from schemas.messages import PHashRecord
 from schemas.settings import Settings
-from schemas.topics import PHASH
+from schemas.topics import DELETIONS, PHASH
 from schemas.views import SimilarImage, SimilarImages
 
 log = logging.getLogger(__name__)
@@ -51,11 +56,14 @@ def register(app: WorkerApp) -> ReplicaFollower:
 class SimilarityReplica:
     """One process's copy of the index, with what a result needs besides the hash."""
 
-    def __init__(self, index: PHashIndex | None = None, info: dict | None = None, offsets: dict | None = None):
+    def __init__(self, index: PHashIndex | None = None, info: dict | None = None, offsets: dict | None = None,
+                 deleted: set[str] | None = None, deletion_offsets: dict | None = None):  # fmt: skip
         self.index = index or PHashIndex(INDEX_ALGORITHM)
         # job id -> (name, phash, sha256): the "plus ids" of the memory budget.
         self.info: dict[str, tuple[str, str, str]] = info or {}
         self.offsets: dict[int, int] = offsets or {}
+        self.deleted: set[str] = deleted or set()
+        self.deletion_offsets: dict[int, int] = deletion_offsets or {}
 
     def apply(self, record: PHashRecord) -> bool:
         """Index one record; False for a redelivered job or a hash of another algorithm (never compared)."""
@@ -63,10 +71,19 @@ class SimilarityReplica:
             log.warning("job %s: pHash algorithm %s@%s is not %s; not indexed", record.job_id,
                         record.algorithm, record.algorithm_version, self.index.algorithm)  # fmt: skip
             return False
-        if record.job_id in self.info:
+        if record.job_id in self.info or record.job_id in self.deleted:
             return False
         self.index.add(record.job_id, int(record.phash, 16), record.owner)
         self.info[record.job_id] = (record.name, record.phash, record.sha256)
+        return True
+
+    def remove(self, deletion: JobDeleted) -> bool:
+        """Take a deleted job's hash out of the index, or keep it out if it comes later; False for a redelivery."""
+        if deletion.job_id in self.deleted:
+            return False
+        self.deleted.add(deletion.job_id)
+        if self.info.pop(deletion.job_id, None) is not None:
+            self.index.remove(deletion.job_id)
         return True
 
     def search(self, query: SimilarQuery) -> SimilarImages:
@@ -109,6 +126,8 @@ class SimilarityReplica:
             phashes=np.array([int(h, 16) for h in phashes], dtype=np.uint64),
             sha256=np.frombuffer(b"".join(bytes.fromhex(d) for d in digests), dtype=np.uint8),
             offsets=np.frombuffer(json.dumps(self.offsets).encode(), dtype=np.uint8),
+            **_packed("deleted", sorted(self.deleted)),
+            deletion_offsets=np.frombuffer(json.dumps(self.deletion_offsets).encode(), dtype=np.uint8),
         )
         return out.getvalue()
 
@@ -119,8 +138,15 @@ class SimilarityReplica:
             ids, names = _unpacked(arrays, "ids"), _unpacked(arrays, "names")
             phashes = [f"{h:016x}" for h in arrays["phashes"].tolist()]
             digests = [row.tobytes().hex() for row in arrays["sha256"].reshape(-1, 32)]
-            offsets = {int(p): o for p, o in json.loads(arrays["offsets"].tobytes()).items()}
-        return cls(index, dict(zip(ids, zip(names, phashes, digests))), offsets)
+            offsets = _offsets(arrays, "offsets")
+            # Snapshots made before deletions existed have neither: the deletions topic is read from its start.
+            deleted = set(_unpacked(arrays, "deleted")) if "deleted_blob" in arrays.files else set()
+            deletion_offsets = _offsets(arrays, "deletion_offsets") if "deletion_offsets" in arrays.files else {}
+        return cls(index, dict(zip(ids, zip(names, phashes, digests))), offsets, deleted, deletion_offsets)
+
+
+def _offsets(arrays, name: str) -> dict[int, int]:
+    return {int(p): o for p, o in json.loads(arrays[name].tobytes()).items()}
 
 
 def _packed(name: str, strings) -> dict[str, np.ndarray]:
@@ -151,11 +177,13 @@ class ReplicaFollower:
                                     fetch_max_wait_ms=self.settings.kafka_fetch_wait_ms)  # fmt: skip
         await consumer.start()
         try:
-            partitions = [TopicPartition(PHASH.name, p) for p in consumer.partitions_for_topic(PHASH.name) or ()]
+            partitions = [TopicPartition(topic.name, p) for topic in (PHASH, DELETIONS)
+                          for p in consumer.partitions_for_topic(topic.name) or ()]  # fmt: skip
             consumer.assign(partitions)
             for tp in partitions:
-                if tp.partition in self.replica.offsets:
-                    consumer.seek(tp, self.replica.offsets[tp.partition])
+                offsets = self._offsets_of(tp.topic)
+                if tp.partition in offsets:
+                    consumer.seek(tp, offsets[tp.partition])
                 else:
                     await consumer.seek_to_beginning(tp)
             await self._follow(consumer, partitions)
@@ -167,9 +195,10 @@ class ReplicaFollower:
         last_snapshot, changed = time.monotonic(), False
         while True:
             for tp, records in (await consumer.getmany(timeout_ms=100, max_records=5000)).items():
+                apply = self._apply if tp.topic == PHASH.name else self._remove
                 for record in records:
-                    changed |= self._apply(record.value)
-                    self.replica.offsets[tp.partition] = record.offset + 1
+                    changed |= apply(record.value)
+                    self._offsets_of(tp.topic)[tp.partition] = record.offset + 1
             if not self.ready.is_set() and all([await consumer.position(tp) >= ends[tp] for tp in partitions]):
                 log.info("pHash replica caught up: %d hashes", len(self.replica.index))
                 self.ready.set()
@@ -180,11 +209,21 @@ class ReplicaFollower:
                 await asyncio.to_thread(self.store.put_bytes, SNAPSHOT_KEY, snapshot)
                 last_snapshot, changed = time.monotonic(), False
 
+    def _offsets_of(self, topic: str) -> dict[int, int]:
+        return self.replica.offsets if topic == PHASH.name else self.replica.deletion_offsets
+
     def _apply(self, value: bytes) -> bool:
         try:
             return self.replica.apply(PHashRecord.model_validate_json(value))
         except ValidationError:
             # The sink's agent dead-letters it; the replica only skips it.
+            return False
+
+    def _remove(self, value: bytes) -> bool:
+        try:
+            return self.replica.remove(JobDeleted.model_validate_json(value))
+        except ValidationError:
+            # The status table's agent dead-letters it; the replica only skips it.
             return False
 
     def _restore(self) -> SimilarityReplica:

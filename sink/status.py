@@ -1,11 +1,16 @@
 """Job status: every status event folded (schemas/job_state.py) into the job's view in the status table, and
 the webhook of a job that ended ordered on ``medialane.webhooks`` (sink/webhooks.py says when).
+
+The table keeps each view without its result documents (the outcomes name their object keys); a webhook's
+document carries them, read back from the object store.
 """
 
 from __future__ import annotations
 
+from adapters.results import ResultDocuments
 from adapters.worker_app import WorkerApp
 from schemas import tables, topics
+from schemas.deletion import JobDeleted
 from schemas.job_state import fold
 from schemas.messages import StatusEvent, WebhookEvent
 from schemas.views import JobView
@@ -15,6 +20,7 @@ from sink.webhooks import needs_order, order
 def register(app: WorkerApp) -> None:
     courier = app.courier
     table = app.table_of(tables.STATUS)
+    documents = ResultDocuments(app.store)
 
     @app.agent(app.topic_of(topics.STATUS))
     async def record_status(stream):
@@ -24,4 +30,11 @@ def register(app: WorkerApp) -> None:
             view = fold(JobView.model_validate_json(current) if current is not None else None, status)
             table[key] = view.model_dump_json().encode()
             if needs_order(view, status):
-                await courier.publish(topics.WEBHOOKS, view.job_id, WebhookEvent(event=order(view)))
+                full = await documents.with_documents(view)
+                await courier.publish(topics.WEBHOOKS, view.job_id, WebhookEvent(event=order(full)))
+
+    # Deletion: medialane.deletions is keyed and partitioned like the table, so the job's entry is on this worker.
+    @app.agent(app.topic_of(topics.DELETIONS))
+    async def forget_deleted_jobs(stream):
+        async for _, deletion in courier.messages(stream, JobDeleted):
+            table.pop(deletion.job_id.encode(), None)

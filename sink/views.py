@@ -1,22 +1,25 @@
 """The worker's web pages: ``GET /jobs/{job_id}`` from the status table (Faust routes the request to the worker
-that owns the job's partition, so any worker can be asked), ``GET /similar`` from this worker's replica of
-the pHash index, and ``GET /ready``.
+that owns the job's partition, so any worker can be asked), with the job's result documents read from the
+object store unless ``?documents=false`` (the ingest service reads them itself); ``GET /similar`` from this
+worker's replica of the pHash index, and ``GET /ready``.
 """
 
 from __future__ import annotations
 
 from faust.web import Request, Response, View
 
+from adapters.results import ResultDocuments
 from adapters.similar_query import parse_query
 from adapters.worker_app import WorkerApp
-from schemas import tables
+from schemas import tables, topics
 from schemas.errors import InvalidParameter
-from schemas.views import ErrorBody
+from schemas.views import ErrorBody, JobView
 from sink.similar import ReplicaFollower
 
 
 def register(app: WorkerApp, similar_images: ReplicaFollower) -> None:
     status_table = app.table_of(tables.STATUS)
+    documents = ResultDocuments(app.store)
 
     def recovering() -> bool:
         """Partitions are moving, or this worker's tables are still replaying their changelogs: its tables may
@@ -38,12 +41,14 @@ def register(app: WorkerApp, similar_images: ReplicaFollower) -> None:
 
     @app.page("/ready")
     class Readiness(View):
-        """200 once this worker has its partitions and its tables; until then 503."""
+        """200 once this worker has its partitions and its tables, with the partitions it serves (jobs it takes,
+        job lookups it answers: the ingest service's readiness needs every one served); until then 503."""
 
         async def get(self, request: Request) -> Response:
             if recovering():
                 return self.json(error_body("the worker is recovering its tables", "table_recovering"), status=503)
-            return self.json({"ready": True})
+            serves = {topic.name: sorted(app.active_partitions(topic)) for topic in (topics.JOBS, topics.STATUS)}
+            return self.json({"ready": True, "partitions": serves})
 
     @app.page("/jobs/{job_id}")
     class JobLookup(View):
@@ -55,6 +60,9 @@ def register(app: WorkerApp, similar_images: ReplicaFollower) -> None:
             document = status_table.get(job_id.encode())
             if document is None:
                 return self.json(error_body(f"no job {job_id}", "job_not_found"), status=404)
+            if request.query.get("documents") != "false":
+                view = await documents.with_documents(JobView.model_validate_json(document))
+                document = view.model_dump_json().encode()
             return self.bytes(document, content_type="application/json")
 
 

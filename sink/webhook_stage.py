@@ -1,12 +1,15 @@
 """Webhook delivery: each job's delivery folded from its orders and attempts into the ``webhooks`` table, and
 the timer that POSTs the due ones. What a delivery is and how it changes is pure, in sink/webhooks.py.
+Two indexes beside the table (adapters/due.py) say which deliveries are due and which finished ones are old
+enough to delete, so the timer never reads the table through.
 """
 
 from __future__ import annotations
 
 import asyncio
 import random
-from datetime import datetime
+import time
+from datetime import datetime, timedelta
 
 from adapters.apikeys import KeyStore
 from adapters.worker_app import WorkerApp
@@ -31,41 +34,73 @@ def register(app: WorkerApp) -> None:
         await deliveries.post_due(app.active_partitions(topics.WEBHOOKS), utcnow())
 
 
+def attempt_at(delivery: Delivery) -> float | None:
+    """When the delivery's next attempt is due; None once it is delivered or given up."""
+    next_at = delivery.state.next_attempt_at
+    return next_at.timestamp() if next_at is not None else None
+
+
+def prune_at(delivery: Delivery, keep: timedelta) -> float | None:
+    """When a finished delivery is deleted: ``keep`` after its last attempt (or its order), so a redelivered order
+    or outcome is still recognised until then."""
+    if delivery.state.next_attempt_at is not None:
+        return None
+    attempts = delivery.state.attempts
+    return ((attempts[-1].at if attempts else delivery.order.ended_at) + keep).timestamp()
+
+
+def indexed(when, *args):
+    """``when`` over a stored delivery, as the index takes it (adapters/due.py)."""
+
+    def due_of(value: bytes) -> tuple[float, int] | None:
+        delivery = Delivery.model_validate_json(value)
+        at = when(delivery, *args)
+        return None if at is None else (at, delivery.partition)
+
+    return due_of
+
+
 class Deliveries:
-    """One worker's webhook deliveries: the table, the keys that sign, and which attempts it has POSTed."""
+    """One worker's webhook deliveries: the table, the keys that sign, the deliveries due, those to delete."""
 
     def __init__(self, app: WorkerApp) -> None:
         self.settings = app.settings
         self.courier = app.courier
         self.table = app.table_of(tables.WEBHOOKS)
         self.keys = KeyStore(app.store)
-        # The attempt number each delivery was last POSTed for, so a POST whose outcome is not folded yet is
-        # not repeated.
-        self.posted: dict[str, int] = {}
+        self.due_at = indexed(attempt_at)
+        self.expired_at = indexed(prune_at, timedelta(seconds=app.settings.finished_entries_keep_seconds))
+        # A delivery leaves ``due`` when it is POSTed and comes back when its outcome is folded with a next attempt,
+        # so a POST whose outcome is not folded yet is not repeated.
+        self.due = app.due_index(tables.WEBHOOKS, self.due_at, "attempt")
+        self.expired = app.due_index(tables.WEBHOOKS, self.expired_at, "prune")
 
     async def fold_events(self, stream) -> None:
         """Folds orders and attempt outcomes into each job's delivery, and shows it in the job's status."""
         async for event, message in self.courier.messages(stream, WebhookEvent):
+            # Deleted from within the partition's own stream, so the changelog's tombstone lands in its partition.
+            for expired in self.expired.pop_due(time.time(), {event.message.partition}):
+                self.table.pop(expired, None)
             key = message.event.job_id.encode()
             current = self.table.get(key)
             before = Delivery.model_validate_json(current) if current is not None else None
             after = fold(before, message.event, event.message.partition, self.settings, random.random())
             if after is None:
                 continue
-            self.table[key] = after.model_dump_json().encode()
+            value = after.model_dump_json().encode()
+            self.table[key] = value
+            self.due.set(key, self.due_at(value))
+            self.expired.set(key, self.expired_at(value))
             await self.courier.report(after.order.job_id, Status(after.order.document["status"]), webhook=after.state)
 
     async def post_due(self, partitions: set[int], now: datetime) -> None:
         """POSTs the due deliveries of ``partitions`` (a table's standby copy is never POSTed from)."""
         to_post = []
-        for value in list(self.table.values()):
-            delivery = Delivery.model_validate_json(value)
-            job_id, number = delivery.order.job_id, len(delivery.state.attempts) + 1
-            if delivery.state.next_attempt_at is None:
-                self.posted.pop(job_id, None)
-            elif delivery.partition in partitions and due(delivery, now) and self.posted.get(job_id) != number:
-                self.posted[job_id] = number
-                to_post.append((delivery, number))
+        for key in self.due.pop_due(now.timestamp(), partitions):
+            value = self.table.get(key)
+            delivery = Delivery.model_validate_json(value) if value is not None else None
+            if delivery is not None and due(delivery, now):
+                to_post.append((delivery, len(delivery.state.attempts) + 1))
         await asyncio.gather(*(self.post(delivery, number) for delivery, number in to_post))
 
     async def post(self, delivery: Delivery, number: int) -> None:

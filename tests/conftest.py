@@ -164,14 +164,14 @@ async def file_server(files_port):
 
 
 async def poll_job(api: aiohttp.ClientSession, job_id: str, timeout: float = 30) -> dict:
-    """The job document once it is completed or failed; 503 (no worker could answer: a worker died and
+    """The job document once it ended (completed, partial or failed); 503 (no worker could answer: a worker died and
     its partitions are moving) is retried, as the API tells clients to."""
     deadline = time.monotonic() + timeout
     while True:
         async with api.get(f"/v1/jobs/{job_id}") as response:
             body = await response.json()
             assert response.status in (200, 503), body
-        if response.status == 200 and body["status"] in ("completed", "failed") or time.monotonic() > deadline:
+        if response.status == 200 and body["status"] in ("completed", "partial", "failed") or time.monotonic() > deadline:
             assert response.status == 200, body
             return body
         await asyncio.sleep(0.1)

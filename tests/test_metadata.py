@@ -19,10 +19,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from adapters.exiftool import ExifTool
+from adapters.exiftool import ExifTool, KeptOpen
 from media.media_type import sniff
-from media.metadata import extract_metadata, jpeg_quality
-from schemas.errors import CorruptMedia, MedialaneError, TooLarge
+from media.metadata import SECTION_NAMES, extract_metadata, jpeg_quality
+from schemas.errors import MedialaneError, TooLarge, UnsupportedFormat
 from schemas.settings import Settings
 
 SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "samples"
@@ -41,6 +41,28 @@ def exiftool() -> Iterator[ExifTool]:
         yield tool
 
 
+@pytest.fixture(scope="module")
+def exiftool_tool() -> Iterator[KeptOpen]:
+    """The exiftool command-line tool itself, kept open: the reference the documents are held to."""
+    tool = KeptOpen([EXIFTOOL, "-stay_open", "True", "-@", "-"], SECONDS_PER_FILE)
+    yield tool
+    tool.close()
+
+
+def exiftool_groups(tool: KeptOpen, data: bytes, extension: str, directory: Path) -> tuple[set[str], str | None]:
+    """What ``exiftool -j -G1`` prints for ``data``: its family-1 groups (less System, which describes the
+    file on disk) and its error, if any."""
+    path = directory / f"file.{extension}"
+    path.write_bytes(data)
+    printed = json.loads(tool.execute("-j", "-G1", str(path)))[0]
+    groups = {key.split(":")[0] for key in printed if ":" in key} - {"System"}
+    return groups, printed.get("ExifTool:Error")
+
+
+def document_groups(doc: dict) -> set[str]:
+    return {group for section in SECTION_NAMES for group in doc[section]}
+
+
 def extract(path: Path, exiftool: ExifTool) -> dict:
     return extract_metadata(path.read_bytes(), path.name, exiftool)
 
@@ -50,7 +72,11 @@ def tag(doc: dict, section: str, group: str, name: str) -> dict:
 
 
 @pytest.mark.parametrize("path", ALL_SAMPLES, ids=lambda p: str(p.relative_to(SAMPLES)))
-def test_every_sample_gives_a_document_or_a_typed_error(path: Path, exiftool: ExifTool) -> None:
+def test_every_sample_gives_a_document_or_a_typed_error(
+    path: Path, exiftool: ExifTool, exiftool_tool: KeptOpen, tmp_path: Path
+) -> None:
+    """A file exiftool reads gives a document holding exiftool's groups, whatever the decoders make of it; a
+    file it cannot read fails with its code unless a decoder reads it (raw ADTS AAC, which only PyAV knows)."""
     data = path.read_bytes()
     start = time.monotonic()
     try:
@@ -69,12 +95,18 @@ def test_every_sample_gives_a_document_or_a_typed_error(path: Path, exiftool: Ex
         # Thumbnails and previews stay exiftool's "(Binary data N bytes...)" placeholder.
         assert len(json.dumps(doc)) < 256 * 1024
     assert time.monotonic() - start < SECONDS_PER_FILE
-    if path.name in TRUNCATED_STUBS:
-        assert outcome == "corrupt_media"
-    elif sniff(data).family == "other":
-        assert outcome == "unsupported_media"
-    else:
+    groups, error = exiftool_groups(exiftool_tool, data, sniff(data).extension, tmp_path)
+    if error is None:
         assert outcome == "document"
+        assert document_groups(doc) == groups
+    elif outcome == "document":
+        assert doc["av"] is not None or doc["image"] is not None
+        assert doc["other"]["ExifTool"]["Error"]["text"] == error
+    else:
+        assert outcome == ("unsupported_format" if error == "Unknown file type" else "corrupt_media")
+    if path.name in TRUNCATED_STUBS:
+        # Their document says what is wrong with them: cut short (the structure), or not demuxable (PyAV).
+        assert {warning["reader"] for warning in doc["warnings"]} & {"PyAV", "structure"}
 
 
 def test_canon_40d(exiftool: ExifTool) -> None:
@@ -204,11 +236,27 @@ def test_decompression_bomb_is_refused(exiftool: ExifTool) -> None:
         extract_metadata(_png_claiming(100_000, 100_000), "bomb.png", exiftool)
 
 
-def test_unreadable_jpeg_is_corrupt(exiftool: ExifTool) -> None:
-    # Structurally complete (SOI ... SOS ... EOI) but with no frame header Pillow could read.
-    with pytest.raises(CorruptMedia) as err:
-        extract_metadata(b"\xff\xd8\xff\xda\x00\x02\x00\xff\xd9", "bad.jpg", exiftool)
-    assert err.value.code == "corrupt_media"
+def test_a_jpeg_pillow_cannot_read_keeps_exiftools_groups_and_a_warning(exiftool: ExifTool) -> None:
+    # Structurally complete (SOI ... SOS ... EOI) but with no frame header Pillow could read; exiftool reads it.
+    doc = extract_metadata(b"\xff\xd8\xff\xda\x00\x02\x00\xff\xd9", "bad.jpg", exiftool)
+    assert tag(doc, "other", "File", "FileType")["value"] == "JPEG"
+    assert [warning["reader"] for warning in doc["warnings"]] == ["Pillow"]
+    assert doc["image"]["format"] == "JPEG" and doc["image"]["mode"] is None
+
+
+def test_a_truncated_jpeg_gives_its_document_with_the_truncation_as_a_warning(exiftool: ExifTool) -> None:
+    data = (EXIF_SAMPLES / "jpg" / "Canon_40D.jpg").read_bytes()
+    doc = extract_metadata(data[:-1000], "cut.jpg", exiftool)
+    assert tag(doc, "exif", "IFD0", "Model")["value"] == "Canon EOS 40D"
+    assert doc["warnings"] == [
+        {"reader": "structure", "message": "the image/jpeg file is truncated or broken: no end-of-image marker"}
+    ]
+
+
+def test_a_file_no_reader_knows_is_an_unsupported_format(exiftool: ExifTool) -> None:
+    with pytest.raises(UnsupportedFormat) as err:
+        extract_metadata(bytes(range(7, 256)) * 8, "blob.bin", exiftool)
+    assert err.value.code == "unsupported_format"
 
 
 def test_quicktime_av_fields(exiftool: ExifTool) -> None:

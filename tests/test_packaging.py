@@ -17,7 +17,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("schemas", "media", "adapters", "ingest", "processors", "sink", "compose")
-DATA = ("schemas/*.json", "adapters/*.pl", "ingest/openapi.yaml", "compose/*.yml", "compose/Dockerfile")
+DATA = ("schemas/*.json", "adapters/*.pl", "ingest/openapi.yaml", "ingest/web/*", "compose/*.yml", "compose/*.json", "compose/Dockerfile")
 # setuptools builds in the source tree, and the build/ it leaves keeps modules deleted since: the wheel is
 # built from a copy without it (nor the venv, git's store, or what runs leave behind).
 NOT_SOURCE = shutil.ignore_patterns(

@@ -97,8 +97,10 @@ async def test_url_redirecting_to_a_private_address_fails_the_job(api, file_serv
     assert job["error"]["code"] == "url_forbidden"
 
 
-async def test_url_to_a_non_media_file_fails_the_job(api, file_server):
-    async with api.post("/v1/jobs", json={"url": f"{file_server}/samples/README.md"}) as response:
+async def test_url_to_a_file_no_op_of_the_job_takes_fails_the_job(api, file_server):
+    # Text is metadata's (exiftool reads it), never phash's: the job is refused as an upload of it would be.
+    body = {"url": f"{file_server}/samples/README.md", "ops": ["phash"]}
+    async with api.post("/v1/jobs", json=body) as response:
         job_id = (await response.json())["job_id"]
 
     job = await poll_job(api, job_id)

@@ -22,15 +22,17 @@ from adapters.worker_app import WorkerApp, create_app
 from conftest import SAMPLES
 from media.phash import phash_image
 from media.uniquify import plan_copies
+from adapters.objects import result_key
 from processors.ops import registry
 from schemas.messages import (
-    CopyOrder, JobRequest, MediaReady, Message, MetadataResult, Op, PHashRecord, RemoteUrl, StrippedFile, UniquifyJob,
-    UniquifySource, Upload, new_job_id, utcnow,
+    CopyOrder, JobRequest, Message, MetadataResult, Op, PHashRecord, RemoteUrl, StrippedFile, UniquifyJob,
+    UniquifySource, Upload, new_job_id, result_event_id, utcnow,
 )
 from schemas.topics import (
-    COPIES, COPY_TASKS, DLQ, JOBS, MEDIA, METADATA, PHASH, RESULTS, STATUS, STRIPPED, TOPICS, UNIQUIFY_JOBS,
+    COPIES, COPY_TASKS, DLQ, JOBS, METADATA, PHASH, RESULTS, STATUS, STRIPPED, TOPICS, UNIQUIFY_JOBS,
 )
 from schemas.uniquify import CopyTask, UniquifyParams
+from test_job_path import wav
 
 CANON = SAMPLES / "exif-samples" / "jpg" / "Canon_40D.jpg"
 NIKON = SAMPLES / "exif-samples" / "jpg" / "Nikon_D70.jpg"
@@ -107,11 +109,6 @@ def job(job_id: str, source: Upload | RemoteUrl, *ops: Op) -> JobRequest:
     return JobRequest(job_id=job_id, ops=list(ops), name="canon.jpg", source=source, created_at=utcnow(), owner="key1")
 
 
-def media_of(job_id: str, upload: Upload, *ops: Op) -> MediaReady:
-    stored = upload.model_dump(exclude={"kind"})
-    return MediaReady(job_id=job_id, ops=list(ops), name="canon.jpg", owner="key1", **stored)
-
-
 def statuses(sent: list[Sent]) -> list[tuple[str, str | None]]:
     return [(s.value["status"], (s.value.get("error") or {}).get("code")) for s in sent if s.topic == STATUS.name]
 
@@ -120,73 +117,109 @@ def test_every_op_but_uniquify_has_its_module():
     assert set(registry()) == set(RESULTS) - {Op.UNIQUIFY}
 
 
-async def test_an_upload_job_is_handed_on_as_media(app):
-    job_id = new_job_id()
-    upload = await stored_upload(app, job_id, CANON.read_bytes())
-
-    sent = await put(app, "prepare_media", job(job_id, upload, Op.METADATA, Op.PHASH), job_id)
-
-    assert [(s.topic, s.key) for s in sent] == [(STATUS.name, job_id), (MEDIA.name, job_id)]
-    assert statuses(sent) == [("processing", None)]
-    assert MediaReady.model_validate(sent[1].value) == media_of(job_id, upload, Op.METADATA, Op.PHASH)
+def ended(sent: list[Sent]) -> dict:
+    """The job's terminal status event: the last one, with every op's outcome."""
+    *_, last = [s.value for s in sent if s.topic == STATUS.name]
+    return last
 
 
-async def test_each_op_of_a_job_publishes_its_result_to_its_topic(app):
+async def test_a_job_runs_every_op_in_one_hop_and_ends_with_each_outcome(app):
     data = CANON.read_bytes()
     job_id = new_job_id()
     upload = await stored_upload(app, job_id, data)
 
-    sent = await put(app, "process_media", media_of(job_id, upload, Op.METADATA, Op.PHASH, Op.STRIP), job_id)
+    sent = await put(app, "run_jobs", job(job_id, upload, Op.METADATA, Op.PHASH, Op.STRIP), job_id)
 
-    # Completing the job is the sink's, once it stored the results.
-    assert [(s.topic, s.key) for s in sent] == [(METADATA.name, job_id), (PHASH.name, job_id), (STRIPPED.name, job_id)]
-    metadata = MetadataResult.model_validate(sent[0].value)
+    # Processing, each op's result on its topic, then one event that ends the job: no hop between.
+    assert [(s.topic, s.key) for s in sent] == [(STATUS.name, job_id), (METADATA.name, job_id), (PHASH.name, job_id),
+                                                (STRIPPED.name, job_id), (STATUS.name, job_id)]  # fmt: skip
+    assert statuses(sent) == [("processing", None), ("completed", None)]
+    metadata = MetadataResult.model_validate(sent[1].value)
     assert metadata.metadata["file"]["size"] == len(data)
-    record = PHashRecord.model_validate(sent[1].value)
+    record = PHashRecord.model_validate(sent[2].value)
     assert (record.phash, record.owner) == (phash_image(data).hash, "key1")
-    stripped = StrippedFile.model_validate(sent[2].value)
+    stripped = StrippedFile.model_validate(sent[3].value)
     cleaned = await asyncio.to_thread(app.store.get_bytes, stripped.object_key)
     assert len(cleaned) == stripped.size < len(data)
     assert "EXIF" in stripped.removed
+    # Each document is stored before the job ends, and the status event names it instead of carrying it.
+    outcomes = ended(sent)["outcomes"]
+    for result, op in ((metadata, Op.METADATA), (record, Op.PHASH), (stripped, Op.STRIP)):
+        stored = await asyncio.to_thread(app.store.get_bytes, result_key(job_id, op))
+        assert json.loads(stored) == json.loads(json.dumps(result.document()))
+        assert outcomes[op] == {"status": "completed", "error": None, "object_key": result_key(job_id, op),
+                                "size": len(stored)}  # fmt: skip
+    assert ended(sent).get("result") is None
+
+
+async def test_a_redelivered_job_publishes_its_results_with_the_same_event_ids(app):
+    job_id = new_job_id()
+    request = job(job_id, await stored_upload(app, job_id, CANON.read_bytes()), Op.METADATA, Op.PHASH)
+
+    first, again = [await put(app, "run_jobs", request, job_id) for _ in range(2)]
+
+    def event_ids(sent: list[Sent]) -> list[str]:
+        return [s.value["event_id"] for s in sent if s.topic in (METADATA.name, PHASH.name)]
+
+    assert event_ids(first) == event_ids(again) == [result_event_id(job_id, Op.METADATA), result_event_id(job_id, Op.PHASH)]
+    assert len(set(event_ids(first))) == 2
+
+
+async def test_an_op_that_fails_leaves_the_others_results_and_the_job_partial(app):
+    job_id = new_job_id()
+    upload = await stored_upload(app, job_id, wav())
+
+    sent = await put(app, "run_jobs", job(job_id, upload, Op.METADATA, Op.PHASH), job_id)
+
+    assert [s.topic for s in sent] == [STATUS.name, METADATA.name, STATUS.name]
+    terminal = ended(sent)
+    assert terminal["status"] == "partial"
+    outcomes = terminal["outcomes"]
+    assert outcomes[Op.METADATA]["status"] == "completed"
+    assert (outcomes[Op.PHASH]["status"], terminal["error"]) == ("failed", outcomes[Op.PHASH]["error"])
+    assert outcomes[Op.PHASH]["error"]["code"]
+    stored = await asyncio.to_thread(app.store.get_json, result_key(job_id, Op.METADATA))
+    assert stored == MetadataResult.model_validate(sent[1].value).document()
 
 
 async def test_a_url_job_stores_the_fetched_original(app, file_server):
     job_id = new_job_id()
     url = f"{file_server}/samples/{CANON.relative_to(SAMPLES)}"
 
-    sent = await put(app, "prepare_media", job(job_id, RemoteUrl(url=url), Op.PHASH), job_id)
+    sent = await put(app, "run_jobs", job(job_id, RemoteUrl(url=url), Op.PHASH), job_id)
 
-    assert [s.topic for s in sent] == [STATUS.name, MEDIA.name]
-    media = MediaReady.model_validate(sent[1].value)
+    assert [s.topic for s in sent] == [STATUS.name, PHASH.name, STATUS.name]
     data = CANON.read_bytes()
-    assert (media.object_key, media.size, media.mime) == (original_key(job_id), len(data), "image/jpeg")
-    assert media.sha256 == hashlib.sha256(data).hexdigest()
-    assert await asyncio.to_thread(app.store.get_bytes, media.object_key) == data
+    assert await asyncio.to_thread(app.store.get_bytes, original_key(job_id)) == data
+    assert PHashRecord.model_validate(sent[1].value).sha256 == hashlib.sha256(data).hexdigest()
 
 
-async def test_a_url_to_a_non_media_file_fails_the_job(app, file_server):
+async def test_a_url_to_a_file_no_op_of_the_job_takes_fails_the_job(app, file_server):
     job_id = new_job_id()
     url = f"{file_server}/samples/README.md"
 
-    sent = await put(app, "prepare_media", job(job_id, RemoteUrl(url=url), Op.PHASH), job_id)
+    sent = await put(app, "run_jobs", job(job_id, RemoteUrl(url=url), Op.PHASH), job_id)
 
+    # Issue 18's rule, as ingest applies it to an upload: no op of the job takes the file, so the job fails.
     assert statuses(sent) == [("processing", None), ("failed", "unsupported_media")]
-    assert MEDIA.name not in [s.topic for s in sent]
+    assert [s.topic for s in sent] == [STATUS.name, STATUS.name]
 
 
-async def test_a_truncated_file_fails_the_job_with_its_code(app):
+async def test_a_truncated_file_fails_the_op_that_cannot_read_it_with_its_code(app):
     job_id = new_job_id()
     upload = await stored_upload(app, job_id, TRUNCATED)
 
-    sent = await put(app, "process_media", media_of(job_id, upload, Op.PHASH, Op.METADATA), job_id)
+    sent = await put(app, "run_jobs", job(job_id, upload, Op.PHASH, Op.METADATA), job_id)
 
-    assert [s.topic for s in sent] == [STATUS.name]
-    assert statuses(sent) == [("failed", "corrupt_media")]
+    # exiftool reads the header (issue 18: readers degrade), the pixels are not there for the pHash.
+    assert [s.topic for s in sent] == [STATUS.name, METADATA.name, STATUS.name]
+    assert statuses(sent) == [("processing", None), ("partial", "corrupt_media")]
+    assert ended(sent)["outcomes"][Op.PHASH]["error"]["code"] == "corrupt_media"
 
 
 @pytest.mark.parametrize(
     "agent, topic",
-    [("prepare_media", JOBS), ("process_media", MEDIA), ("plan_uniquify", UNIQUIFY_JOBS), ("make_copies", COPY_TASKS)],
+    [("run_jobs", JOBS), ("plan_uniquify", UNIQUIFY_JOBS), ("make_copies", COPY_TASKS)],
 )
 async def test_a_poison_message_goes_to_the_dead_letter_topic(app, agent, topic):
     job_id = new_job_id()

@@ -22,7 +22,7 @@ POISON = b"poison: not a message"
 @pytest.fixture(scope="module")
 async def traffic(api, settings, file_server) -> dict[TopicPartition, int]:
     """Every kind of message: a job with every op, a uniquification, a URL job with a webhook, a failing job,
-    a dead letter. Yields where each topic stood before them: the broker keeps each record batch as an
+    a deleted job, a dead letter. Yields where each topic stood before them: the broker keeps each record batch as an
     object in the store, so reading the session's whole history would take a minute a topic."""
     partitions = [TopicPartition(topic.name, p) for topic in TOPICS for p in range(settings.topic_partitions)]
     starts = await end_offsets(settings.kafka_bootstrap, partitions)
@@ -34,9 +34,13 @@ async def traffic(api, settings, file_server) -> dict[TopicPartition, int]:
     url, webhook_url = f"{file_server}/samples/exif-samples/jpg/Canon_40D.jpg", f"{file_server}/webhook"
     async with api.post("/v1/jobs", json={"url": url, "webhook_url": webhook_url}) as response:
         await poll_job(api, (await response.json())["job_id"])
-    async with api.post("/v1/jobs", json={"url": f"{file_server}/samples/README.md"}) as response:
+    async with api.post("/v1/jobs", json={"url": f"{file_server}/samples/no-such-file.jpg"}) as response:
         assert (await poll_job(api, (await response.json())["job_id"]))["status"] == "failed"
-    await produce(settings, "medialane.media", POISON, b"not-a-job")
+    async with api.post("/v1/jobs", data=upload(CANON, '["metadata"]'), params={"wait": "30"}) as response:
+        deleted = (await response.json())["job_id"]
+    async with api.delete(f"/v1/jobs/{deleted}") as response:
+        assert response.status == 200, await response.text()
+    await produce(settings, "medialane.jobs", POISON, b"not-a-job")
     return starts
 
 

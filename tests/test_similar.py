@@ -45,7 +45,20 @@ async def hash_job(api, data: bytes, name: str = "image.jpg") -> dict:
         job = await response.json()
         assert response.status == 200, job
     assert job["status"] == "completed", job
+    await searchable(api, job)
     return job
+
+
+async def searchable(api, job: dict, timeout: float = 10) -> None:
+    """Waits until the replicas have the job's hash: they follow medialane.phash on their own, a moment
+    behind the job's end (docs/similar.md)."""
+    params = {"phash": job["result"]["phash"]["phash"], "max_distance": "0", "limit": "1000"}
+    async with asyncio.timeout(timeout):
+        while True:
+            async with api.get("/v1/similar", params=params) as response:
+                if job["job_id"] in {r["job_id"] for r in (await response.json()).get("results", [])}:
+                    return
+            await asyncio.sleep(0.1)
 
 
 @pytest.fixture(scope="module")

@@ -23,12 +23,13 @@ from compose.worker import create_worker
 from media.phash import ALGORITHM, ALGORITHM_VERSION
 from media.uniquify import plan_copies
 from schemas import tables, topics
+from schemas.job_state import ended
 from schemas.messages import (
-    CopyMade, CopyPlanned, CopyProgress, ErrorInfo, Message, MetadataResult, Op, PHashRecord, Status, StatusEvent,
+    CopyMade, CopyPlanned, CopyProgress, ErrorInfo, Message, MetadataResult, Op, OpOutcome, PHashRecord, Status, StatusEvent,
     StrippedFile, Uniquified, UniquifyJob, UniquifySource, WebhookEvent, WebhookOrder, new_job_id, utcnow,
 )  # fmt: skip
 from schemas.tables import Delivery, Ledger
-from schemas.topics import RESULTS, TOPICS, Topic
+from schemas.topics import TOPICS, Topic
 from schemas.uniquify import CopyTask, UniquifyParams
 from schemas.views import JobView
 from sink.fanin import FanIn
@@ -127,18 +128,25 @@ def result_of(op: Op, job_id: str) -> Message:
                       finished_at=T0)  # fmt: skip
 
 
-@pytest.mark.parametrize("op", list(RESULTS))
-async def test_each_result_is_stored_and_reported_with_the_job(app, sent, op):
+async def test_a_uniquify_result_is_stored_and_ends_the_job_with_its_key(app, sent):
     job_id = new_job_id()
-    result = result_of(op, job_id)
-    await put(app, f"sink.results.store_{op.value}", job_id, result)
-    assert await asyncio.to_thread(app.store.get_json, result_key(job_id, op)) == result.document()
+    result = result_of(Op.UNIQUIFY, job_id)
+    await put(app, "sink.results.store_uniquify", job_id, result)
+    key = result_key(job_id, Op.UNIQUIFY)
+    assert await asyncio.to_thread(app.store.get_json, key) == result.document()
     [report] = sent.of(topics.STATUS)
-    assert (report.job_id, report.status, report.op) == (job_id, Status.PROCESSING, op)
-    assert report.result == result.document()
+    assert (report.job_id, report.status, report.result) == (job_id, Status.COMPLETED, None)
+    outcome = report.outcomes[Op.UNIQUIFY]
+    assert (outcome.status, outcome.object_key, outcome.error) == (Status.COMPLETED, key, None)
 
 
-@pytest.mark.parametrize("agent_name", ["sink.results.store_metadata", "sink.fanin.gather_copies",
+def test_only_uniquify_results_are_kept_by_the_sink(app):
+    # The job stage stores every other op's result itself (tests/test_processors_stages.py).
+    kept = {name for name in app.agents if name.startswith("sink.results.")}
+    assert kept == {"sink.results.store_uniquify"}
+
+
+@pytest.mark.parametrize("agent_name", ["sink.results.store_uniquify", "sink.fanin.gather_copies",
                                         "sink.webhook_stage.deliver_webhooks", "sink.status.record_status"])
 async def test_a_poison_message_goes_to_the_dead_letter_topic(app, sent, agent_name):
     job_id = new_job_id()
@@ -172,6 +180,25 @@ async def test_status_events_fold_into_the_table_and_an_ended_job_orders_its_web
     assert (order.job_id, order.url, order.owner, order.document["status"]) == (
         job_id, "http://127.0.0.1/hook", "k", "completed")  # fmt: skip
     assert "webhook" not in order.document
+
+
+async def test_an_ended_job_orders_its_webhook_with_its_documents_from_the_store(app, sent):
+    job_id = new_job_id()
+    document = {"file": {"size": 3}}
+    key = result_key(job_id, Op.METADATA)
+    await asyncio.to_thread(app.store.put_json, key, document)
+    failed = OpOutcome(status=Status.FAILED, error=ErrorInfo(code="phash_unsupported_format", message="audio/x-wav"))
+    outcomes = {Op.METADATA: OpOutcome(status=Status.COMPLETED, object_key=key, size=20), Op.PHASH: failed}
+    queued = status_event(job_id, Status.QUEUED, ops=[Op.METADATA, Op.PHASH], owner="k",
+                          webhook_url="http://127.0.0.1/hook")  # fmt: skip
+    await put(app, "sink.status.record_status", job_id, queued, ended(job_id, outcomes))
+    view = JobView.model_validate_json(app.table_of(tables.STATUS)[job_id.encode()])
+    # The table keeps the view small: outcomes name the documents, which stay in the store.
+    assert (view.status, view.result, view.outcomes) == (Status.PARTIAL, {}, outcomes)
+    [ordered] = sent.of(topics.WEBHOOKS)
+    assert ordered.event.document["status"] == "partial"
+    assert ordered.event.document["result"] == {"metadata": document}
+    assert ordered.event.document["outcomes"]["phash"]["error"]["code"] == "phash_unsupported_format"
 
 
 async def test_a_job_without_a_webhook_orders_none(app, sent):

@@ -36,4 +36,4 @@ async def test_a_message_with_fields_this_version_does_not_know_is_processed(api
         await asyncio.sleep(0.1)
         job = await known_job(settings, job_id)
     assert job["status"] == "completed", job
-    assert set(job["result"]) == {"metadata", "phash"}
+    assert {op for op, outcome in job["outcomes"].items() if outcome["status"] == "completed"} == {"metadata", "phash"}

@@ -13,7 +13,7 @@ from aiohttp.test_utils import TestServer
 from hypothesis import given, settings as hypothesis_settings, strategies as st
 
 from adapters.urlguard import check_url, fetch
-from schemas.errors import FetchFailed, UrlForbidden
+from schemas.errors import FetchFailed, HostUnresolvable, UrlForbidden
 from schemas.settings import Settings
 
 CAP = 1000
@@ -92,6 +92,8 @@ HOSTILE = [
     ("http://[fc00::1]/", "fc00::1 (private)"),
     ("http://[fd12:3456::1]/", "fd12:3456::1 (private)"),
     ("http://[fe80::1]/", "fe80::1 (link-local"),
+    ("http://[fe80::1%25lo]/", "IPv6 zone index"),
+    ("http://[fe80::1%25eth0]:8080/", "IPv6 zone index"),
     ("http://[fec0::1]/", "fec0::1 (site-local)"),
     ("http://[ff02::1]/", "ff02::1 (multicast)"),
     ("http://[2001:db8::1]/", "2001:db8::1 (documentation)"),
@@ -129,9 +131,9 @@ async def test_check_url_refuses_a_host_when_any_address_is_private(dns: FakeDns
 
 async def test_check_url_refuses_a_host_that_does_not_resolve(dns: FakeDns) -> None:
     dns.answers["gone.example"] = [()]
-    with pytest.raises(UrlForbidden, match="does not resolve") as refused:
+    with pytest.raises(HostUnresolvable, match="does not resolve") as refused:
         await check_url("https://gone.example/", Settings())
-    assert refused.value.code == "url_forbidden"
+    assert refused.value.code == "dns_failed"
 
 
 @pytest.mark.parametrize(
@@ -369,7 +371,7 @@ async def test_fetch_times_out_on_a_slow_server(server: TestServer) -> None:
 async def test_fetch_fails_on_an_error_status(server: TestServer) -> None:
     with pytest.raises(FetchFailed, match="HTTP 404") as failed:
         await fetch(url_of(server, "/nothing-here"), make_settings())
-    assert failed.value.code == "fetch_failed"
+    assert failed.value.code == "fetch_http_error"
 
 
 async def test_fetch_ignores_proxy_settings_from_the_environment(server: TestServer, monkeypatch) -> None:
@@ -385,7 +387,7 @@ async def test_fetch_fails_when_nothing_listens() -> None:
         port = probe.getsockname()[1]
     with pytest.raises(FetchFailed) as failed:
         await fetch(f"http://127.0.0.1:{port}/", make_settings())
-    assert failed.value.code == "fetch_failed"
+    assert failed.value.code == "fetch_refused"
 
 
 async def test_fetch_connects_to_the_checked_address_despite_rebinding(server: TestServer, dns: FakeDns) -> None:

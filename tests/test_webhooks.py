@@ -131,9 +131,9 @@ async def test_failed_job_is_posted_too(api, receiver, webhook_secret, file_serv
     async with api.post("/v1/jobs", json=body) as response:
         job_id = await accepted(response)
     job = await settled(api, job_id)
-    assert (job["status"], job["error"]["code"], job["id"]) == ("failed", "fetch_failed", "x-1")
+    assert (job["status"], job["error"]["code"], job["id"]) == ("failed", "fetch_http_error", "x-1")
     [post] = receiver.received[name]
-    assert check_post(post, job, webhook_secret)["error"]["code"] == "fetch_failed"
+    assert check_post(post, job, webhook_secret)["error"]["code"] == "fetch_http_error"
 
 
 async def test_non_2xx_is_retried_until_2xx_and_every_attempt_shows(api, receiver, webhook_secret):

@@ -13,8 +13,8 @@ What ``keep`` may hold (``KEEP_DEFAULT`` is orientation and icc):
 - ``copyright``: the EXIF Copyright is kept in that same minimal block (PNG: also a text chunk with
   the registered keyword "Copyright"; MP4/MOV: the QuickTime Copyright).
 
-JPEG, PNG and WebP go through our own walkers (media/strip/jpeg.py, png.py, webp.py); TIFF, HEIC/HEIF,
-GIF and MP4/MOV through exiftool (media/strip/exiftool_formats.py). Each module says what it keeps.
+JPEG, PNG, WebP and GIF go through our own walkers (media/strip/jpeg.py, png.py, webp.py, gif.py); TIFF,
+HEIC/HEIF and MP4/MOV through exiftool (media/strip/exiftool_formats.py). Each module says what it keeps.
 Other formats fail with strip_unsupported_format. ``removed`` and ``kept`` name the groups that
 were present: EXIF, GPS, MakerNotes, Thumbnail, XMP, IPTC, Photoshop, Comment, ICC_Profile,
 Orientation, Copyright, MPF, FlashPix, Text, Trailer...
@@ -25,9 +25,10 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from media.exiftool_port import Exiftool
-from media.media_type import JPEG, PNG, WEBP, MediaType, check_media
+from media.media_type import GIF, JPEG, PNG, WEBP, MediaType, check_media
 from media.strip.exiftool_formats import EXIFTOOL_FORMATS, strip_with_exiftool
 from media.strip.exiftool_groups import metadata_groups
+from media.strip.gif import strip_gif
 from media.strip.jpeg import strip_jpeg
 from media.strip.png import strip_png
 from media.strip.report import KEEP_DEFAULT, KEPT_GROUPS, StripResult, StripUnsupported
@@ -43,6 +44,7 @@ WALKERS: dict[MediaType, Callable[[bytes, frozenset[str]], StripResult]] = {
     JPEG: strip_jpeg,
     PNG: strip_png,
     WEBP: strip_webp,
+    GIF: strip_gif,
 }
 
 

@@ -1,4 +1,4 @@
-"""TIFF, HEIC/HEIF, GIF and MP4/MOV stripping, through exiftool: ``-all=``, then ``-tagsfromfile @``
+"""TIFF, HEIC/HEIF and MP4/MOV stripping, through exiftool: ``-all=``, then ``-tagsfromfile @``
 for what keep asks for.
 
 exiftool cannot delete what the format needs to decode: TIFF keeps its image-structure IFD0 tags,
@@ -12,12 +12,12 @@ did not ask for fails with strip_unsupported_format, never a partial clean.
 from __future__ import annotations
 
 from media.exiftool_port import Exiftool
-from media.media_type import GIF, HEIC, HEIF, MOV, MP4, TIFF, MediaType
+from media.media_type import HEIC, HEIF, MOV, MP4, TIFF, MediaType
 from media.strip.exiftool_groups import metadata_groups
 from media.strip.report import KEPT_GROUPS, StripResult, StripUnsupported
 from schemas.errors import ExtractFailed
 
-EXIFTOOL_FORMATS = frozenset({TIFF, HEIC, HEIF, GIF, MP4, MOV})
+EXIFTOOL_FORMATS = frozenset({TIFF, HEIC, HEIF, MP4, MOV})
 
 _EXIFTOOL_COPIES = (("icc", "ICC_Profile"), ("orientation", "Orientation"), ("copyright", "Copyright"))
 # exiftool's -all= cannot delete IFD0 from a TIFF and so leaves its descriptive tags; named one by one

@@ -12,6 +12,7 @@ import pkgutil
 from collections.abc import Awaitable, Callable
 
 from adapters.worker_app import WorkerApp
+from adapters.worker_metrics import timed_op
 from schemas.messages import MediaReady, Message, Op
 from schemas.topics import RESULTS
 
@@ -28,5 +29,6 @@ def registry() -> dict[Op, Run]:
             raise LookupError(f"{module.__name__}: {module.OP} has no result topic in schemas.topics.RESULTS")
         if module.OP in found:
             raise LookupError(f"{module.__name__}: {module.OP} is already run by another module")
-        found[module.OP] = module.run
+        # Timed and logged here (adapters/worker_metrics.py), so no op module does it.
+        found[module.OP] = timed_op(module.OP, module.run)
     return found

@@ -1,0 +1,170 @@
+"""The end-to-end benchmark's ageing part: a history made through the API, the workers restarted on it, and
+what an idle stack holding it writes.
+
+A restart stops every worker (SIGTERM, together) while SeaweedFS, Tansu and ingest keep running, starts them
+again, and times from that start: ``/readyz`` answering 200, lookups (``GET /v1/jobs/{id}`` through ingest)
+of jobs spread over the whole history all answering their finished job, and a job submitted at the start
+finishing. It also notes whether ``/readyz`` ever said 200 while one of those lookups failed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import re
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+import aiohttp
+
+from bench.pipeline_costs import broker_objects, bucket_bytes, cpu_by_kind, diff, disk_bytes, s3_requests
+from bench.pipeline_load import Outcome, Receiver, history, job_form
+from compose.embedded import EmbeddedPipeline
+
+LOOKUPS = 40
+RESTART_TIMEOUT = 300.0
+POLL = 0.2
+RECOVERED = re.compile(r"table (\S+) recovered: (\d+) changelog records read since start")
+
+
+@dataclass
+class Restart:
+    history: int
+    stop_s: float = 0.0
+    readyz_s: float | None = None
+    lookups_s: float | None = None
+    new_job_s: float | None = None
+    readyz_early: int = 0
+    changelog_reads: dict[str, int] = field(default_factory=dict)
+
+
+async def _status(session: aiohttp.ClientSession, path: str) -> tuple[int, dict]:
+    try:
+        async with session.get(path, timeout=aiohttp.ClientTimeout(total=5)) as response:
+            return response.status, await response.json(content_type=None)
+    except (aiohttp.ClientError, asyncio.TimeoutError, ValueError):
+        return 0, {}
+
+
+async def _finished(session: aiohttp.ClientSession, job_id: str) -> bool:
+    status, body = await _status(session, f"/v1/jobs/{job_id}")
+    return status == 200 and body.get("status") in ("completed", "partial", "failed")
+
+
+def _log_sizes(pipeline: EmbeddedPipeline) -> list[int]:
+    return [w.log_path.stat().st_size if w.log_path.exists() else 0 for w in pipeline.workers]
+
+
+def _changelog_reads(pipeline: EmbeddedPipeline, offsets: list[int]) -> dict[str, int]:
+    """Changelog records each worker says it read since this start, by table (its last report of each)."""
+    reads: dict[str, int] = {}
+    for index, (worker, offset) in enumerate(zip(pipeline.workers, offsets)):
+        with worker.log_path.open("rb") as log:
+            log.seek(offset)
+            text = log.read().decode(errors="replace")
+        last = {table: int(n) for table, n in RECOVERED.findall(text)}
+        for table, n in last.items():
+            reads[f"worker-{index} {table}"] = n
+    return reads
+
+
+async def restart_workers(pipeline: EmbeddedPipeline, session: aiohttp.ClientSession, ids: list[str],
+                          made: int, data: bytes) -> Restart:  # fmt: skip
+    result = Restart(made)
+    sample = random.Random(made).sample(ids, min(LOOKUPS, len(ids)))
+    started = time.perf_counter()
+    with ThreadPoolExecutor(len(pipeline.workers)) as pool:
+        await asyncio.get_running_loop().run_in_executor(
+            None, lambda: list(pool.map(lambda w: w.stop(), pipeline.workers))
+        )
+    result.stop_s = time.perf_counter() - started
+    offsets = _log_sizes(pipeline)
+    started = time.perf_counter()
+    for worker in pipeline.workers:
+        worker.start()
+    async with session.post("/v1/jobs", data=job_form(data, -2)) as response:
+        new_job = (await response.json(content_type=None)).get("job_id")
+    pending = set(sample)
+    while time.perf_counter() - started < RESTART_TIMEOUT:
+        ready = (await _status(session, "/readyz"))[0] == 200
+        answered = await asyncio.gather(*(_finished(session, job_id) for job_id in sorted(pending)))
+        pending -= {job_id for job_id, ok in zip(sorted(pending), answered) if ok}
+        now = time.perf_counter() - started
+        if ready and not all(answered):
+            result.readyz_early += 1
+        if ready and result.readyz_s is None:
+            result.readyz_s = now
+        if not pending and result.lookups_s is None:
+            result.lookups_s = now
+        if new_job and result.new_job_s is None and await _finished(session, new_job):
+            result.new_job_s = now
+        if None not in (result.readyz_s, result.lookups_s, result.new_job_s):
+            break
+        await asyncio.sleep(POLL)
+    await asyncio.sleep(2)  # the last recovery reports reach the logs
+    result.changelog_reads = _changelog_reads(pipeline, offsets)
+    return result
+
+
+async def make_history(pipeline: EmbeddedPipeline, session: aiohttp.ClientSession, files: list[bytes],
+                       targets: list[int], concurrency: int, chunk: int = 1000) -> tuple[list, list[Restart]]:  # fmt: skip
+    """The user mix (bench/pipeline_load.py's MIX) up to each of ``targets`` jobs, the workers restarted at each;
+    returns each chunk's (first job, jobs, jobs/s, failures) and each restart."""
+    chunks, restarts, ids, made = [], [], [], 0
+    async with Receiver() as receiver:
+        for target in targets:
+            while made < target:
+                count = min(chunk, target - made)
+                outcome = await history(session, files, made, count, concurrency, receiver)
+                chunks.append((made, count, outcome.rate(), outcome.failures))
+                ids += outcome.ids
+                made += count
+                print(f"  history {made:>6} jobs: {outcome.rate():.1f} jobs/s this chunk, "
+                      f"{len(outcome.failures)} not finished {outcome.failures[:2]}", flush=True)  # fmt: skip
+            await asyncio.sleep(5)  # webhook deliveries and uniquify zips of the last jobs settle
+            restart = await restart_workers(pipeline, session, ids, made, files[0])
+            print(f"  restart at {made} jobs: {restart}", flush=True)
+            restarts.append(restart)
+        print(f"  webhook deliveries received: {receiver.deliveries}", flush=True)
+    return chunks, restarts
+
+
+@dataclass
+class Idle:
+    seconds: float
+    before: dict
+    after: dict
+    cpu: dict
+    s3: dict
+
+
+def _store_state(pipeline: EmbeddedPipeline) -> dict:
+    settings = pipeline.settings
+    batches, objects, size = broker_objects(settings)
+    pipe_objects, pipe_bytes = bucket_bytes(settings)
+    return {
+        "broker objects": objects, "broker bytes": size, "batch objects": sum(batches.values()),
+        "bucket objects": pipe_objects, "bucket bytes": pipe_bytes,
+        "seaweedfs disk bytes": disk_bytes(settings.data_dir / "seaweedfs"),
+        "worker tables disk bytes": disk_bytes(settings.data_dir / "workers"),
+    }  # fmt: skip
+
+
+async def idle(pipeline: EmbeddedPipeline, seconds: float, metrics_port: int, broker_bucket: str) -> Idle:
+    """The store (both buckets, SeaweedFS's and RocksDB's files on disk) before and after ``seconds`` with no
+    traffic, with the S3 requests and the CPU of each process kind in between."""
+    before = _store_state(pipeline)
+    cpu0, s3_0 = cpu_by_kind(pipeline), s3_requests(metrics_port, broker_bucket)
+    await asyncio.sleep(seconds)
+    cpu1, s3_1 = cpu_by_kind(pipeline), s3_requests(metrics_port, broker_bucket)
+    return Idle(seconds, before, _store_state(pipeline), diff(cpu1, cpu0), diff(s3_1, s3_0))
+
+
+def broker_per_job(before: tuple, after: tuple, jobs: int) -> tuple[dict, float, float]:
+    """Batch objects per job by topic, broker objects per job and broker bytes per job between two listings."""
+    batches = {topic: n / jobs for topic, n in diff(after[0], before[0]).items()}
+    return batches, (after[1] - before[1]) / jobs, (after[2] - before[2]) / jobs
+
+
+__all__ = ["Idle", "Outcome", "Restart", "broker_per_job", "idle", "make_history", "restart_workers"]

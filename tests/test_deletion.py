@@ -1,0 +1,134 @@
+"""Deleting a job through the API, and the bucket's retention rules, on the session's real stack."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import random
+
+import aiohttp
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+from PIL import Image
+
+from adapters.objects import ObjectStore
+from conftest import poll_job
+from test_rejections import expect_error
+
+
+def unique_jpeg(seed: int) -> bytes:
+    """An image no other test indexes, so an exact search finds only its own jobs."""
+    rng = random.Random(seed)
+    image = Image.new("RGB", (64, 48))
+    image.putdata([(rng.randrange(256), rng.randrange(256), rng.randrange(256)) for _ in range(64 * 48)])
+    exif = Image.Exif()
+    exif[0x8825] = {2: (48.0, 51.0, 29.0), 1: "N"}
+    out = io.BytesIO()
+    image.save(out, "JPEG", exif=exif)
+    return out.getvalue()
+
+
+async def similar_job_ids(api: aiohttp.ClientSession, phash: str) -> list[str]:
+    # Right after the session's workers start, their index replicas may still be catching up (503): asked again.
+    async with asyncio.timeout(30):
+        while True:
+            async with api.get("/v1/similar", params={"phash": phash, "max_distance": "0"}) as response:
+                body = await response.json()
+                if response.status == 200:
+                    return [match["job_id"] for match in body["results"]]
+                assert (response.status, body["code"]) == (503, "workers_unavailable"), body
+            await asyncio.sleep(0.2)
+
+
+def objects_of(store: ObjectStore, job_id: str) -> list[str]:
+    return [key for key in store.list("") if job_id in key]
+
+
+@pytest.fixture
+async def finished_job(api) -> dict:
+    form = aiohttp.FormData()
+    form.add_field("file", unique_jpeg(random.getrandbits(32)), filename="where-i-live.jpg", content_type="image/jpeg")
+    form.add_field("ops", "metadata,phash,strip")
+    async with api.post("/v1/jobs", data=form, params={"wait": "30"}) as response:
+        job = await response.json()
+        assert response.status == 200, job
+    assert job["status"] == "completed", job
+    return job
+
+
+async def test_delete_removes_every_object_the_lookup_the_listing_and_the_hash(api, ingest, settings, other_key,
+                                                                              finished_job):  # fmt: skip
+    job_id, phash = finished_job["job_id"], finished_job["result"]["phash"]["phash"]
+    store = ObjectStore(settings)
+    before = objects_of(store, job_id)
+    assert any(key.startswith("originals/") for key in before) and any(key.startswith("results/") for key in before)
+    assert any(key.startswith("tmp/strip/") for key in before)
+    assert job_id in await similar_job_ids(api, phash)
+
+    async with aiohttp.ClientSession(base_url=str(ingest.make_url("/")), headers={"X-API-Key": other_key}) as other:
+        async with other.delete(f"/v1/jobs/{job_id}") as response:
+            await expect_error(response, 404, "job_not_found")
+    assert objects_of(store, job_id) == before
+
+    async with api.delete(f"/v1/jobs/{job_id}") as response:
+        body = await response.json()
+        assert response.status == 200, body
+    assert body == {"success": True, "job_id": job_id, "deleted": True, "objects": len(before)}
+
+    assert objects_of(store, job_id) == []
+    async with api.get(f"/v1/jobs/{job_id}") as response:
+        await expect_error(response, 404, "job_not_found")
+    async with api.get("/v1/jobs", params={"limit": "100"}) as response:
+        assert job_id not in [job["job_id"] for job in (await response.json())["jobs"]]
+    assert job_id not in await similar_job_ids(api, phash)
+    async with api.delete(f"/v1/jobs/{job_id}") as response:
+        await expect_error(response, 404, "job_not_found")
+
+
+async def test_a_deleted_hash_stays_out_of_search_when_the_same_image_comes_again(api, finished_job):
+    job_id, phash = finished_job["job_id"], finished_job["result"]["phash"]["phash"]
+    async with api.delete(f"/v1/jobs/{job_id}") as response:
+        assert response.status == 200, await response.json()
+    async with api.get(f"/v1/jobs/{job_id}/similar") as response:
+        await expect_error(response, 404, "job_not_found")
+    assert await similar_job_ids(api, phash) == []
+
+
+async def test_a_running_job_is_refused_until_it_ends(api, settings):
+    release = asyncio.Event()
+
+    async def slow(request: web.Request) -> web.Response:
+        await release.wait()
+        return web.Response(body=unique_jpeg(7), content_type="image/jpeg")
+
+    app = web.Application()
+    app.router.add_get("/slow.jpg", slow)
+    server = TestServer(app, host="127.0.0.1", port=0)
+    await server.start_server()
+    try:
+        async with api.post("/v1/jobs", json={"url": str(server.make_url("/slow.jpg"))}) as response:
+            job_id = (await response.json())["job_id"]
+        async with api.delete(f"/v1/jobs/{job_id}") as response:
+            await expect_error(response, 409, "job_running")
+        release.set()
+        assert (await poll_job(api, job_id))["status"] == "completed"
+    finally:
+        release.set()
+        await server.close()
+    async with api.delete(f"/v1/jobs/{job_id}") as response:
+        assert response.status == 200, await response.json()
+    assert objects_of(ObjectStore(settings), job_id) == []
+
+
+def expiry_days(store: ObjectStore, bucket: str) -> dict[str, int]:
+    config = store.client.get_bucket_lifecycle(bucket)
+    return {rule.rule_filter.prefix: rule.expiration.days for rule in config.rules}
+
+
+def test_the_bucket_expires_originals_and_results_after_their_days(stack, settings):
+    store = ObjectStore(settings)
+    assert expiry_days(store, settings.s3_bucket) == {"tmp/": 1, "originals/": 1, "results/": 30}
+    custom = settings.model_copy(update={"s3_bucket": "retention-days", "originals_days": 3, "results_days": 45})
+    ObjectStore(custom).ensure_bucket()
+    assert expiry_days(store, "retention-days") == {"tmp/": 1, "originals/": 3, "results/": 45}
