@@ -22,6 +22,7 @@ import argparse
 import asyncio
 import contextlib
 import os
+import pickle
 import tempfile
 import time
 from pathlib import Path
@@ -31,7 +32,7 @@ from bench.pipeline_costs import (
 )  # fmt: skip
 from bench.pipeline_load import camera_jpegs, closed_loop, open_loop, session_for, warm_up
 from bench.pipeline_load import make_jpegs, percentile, run_jobs  # noqa: F401 - bench/broker_idle.py, bench/searchable.py
-from bench.pipeline_restart import broker_per_job, idle, make_history
+from bench.pipeline_restart import broker_per_job, grown, idle, make_history
 from compose.embedded import BROKER_BUCKET_SUFFIX, EmbeddedPipeline
 from schemas.settings import Settings
 from tests.isolated_stack import isolated_settings
@@ -105,6 +106,10 @@ async def aged(pipeline, key, files, args, metrics_port) -> dict:
             "broker_per_job": (listing[2] / made, listing[1] / made, sum(listing[0].values()) / made)}  # fmt: skip
 
 
+def sec(seconds: float | None) -> str:
+    return "never" if seconds is None else f"{seconds:.1f}"
+
+
 def ms(seconds: float) -> str:
     return f"{seconds * 1000:.1f} ms"
 
@@ -135,9 +140,9 @@ def report(args, stage: tuple, one: dict, loop: dict, openl: dict, old: dict, wa
         ("6", f"end to end, 1 worker / {args.workers}", f"{o1.rate():.1f} / {rate:.1f} jobs/s",
          "", f"{rate / max(o1.rate(), 1e-9):.2f}× (2 / 1)"),
         ("7", f"restart at {first.history:,} jobs: readyz / lookups / new job",
-         f"{first.readyz_s} / {first.lookups_s} / {first.new_job_s} s", "", ""),
+         f"{sec(first.readyz_s)} / {sec(first.lookups_s)} / {sec(first.new_job_s)} s", "", ""),
         ("7", f"restart at {last.history:,} jobs: readyz / lookups / new job",
-         f"{last.readyz_s} / {last.lookups_s} / {last.new_job_s} s", f"≤ 1.5 × {first.history:,}",
+         f"{sec(last.readyz_s)} / {sec(last.lookups_s)} / {sec(last.new_job_s)} s", f"≤ 1.5 × {first.history:,}",
          f"{(last.lookups_s or 0) / max(first.lookups_s or 1e-9, 1e-9) / 1.5:.2f}× "
          f"({(last.lookups_s or 0) / max(first.lookups_s or 1e-9, 1e-9):.2f}× the {first.history:,})"),
         ("8", f"closed loop on {last.history:,} jobs of history", f"{aged_rate:.1f} jobs/s",
@@ -156,10 +161,11 @@ def report(args, stage: tuple, one: dict, loop: dict, openl: dict, old: dict, wa
         print(f"| {kind} | " + " | ".join(f"{d['cpu'].get(kind, 0) * 1000:.2f}"
                                        for d in (loop, openl, one, old["loop"])) + " |")  # fmt: skip
     for name, d in (("fresh (2)", loop), ("on history (8)", old["loop"])):
-        batches, objects, size = d["broker"]
-        print(f"\n{name}: produce requests (broker batch objects) per job by topic: "
+        batches, objects, size, batch_bytes = d["broker"]
+        print(f"\n{name}: broker batch objects (one a produce request and partition) per job by topic: "
               f"{ {t: round(n, 3) for t, n in sorted(batches.items())} } total {sum(batches.values()):.2f}; "
-              f"broker objects {objects:+.2f}/job, {size / 1024:+.2f} KiB/job")  # fmt: skip
+              f"broker objects {objects:+.2f}/job, {size / 1024:+.2f} KiB/job; batch bytes/job by topic "
+              f"{ {t: round(n) for t, n in sorted(batch_bytes.items())} }")  # fmt: skip
         print(f"  S3 requests per job (SeaweedFS): { {k: round(v, 2) for k, v in sorted(d['s3'].items())} } "
               f"total {sum(d['s3'].values()):.1f}")  # fmt: skip
         print(f"  pipeline's own store calls per job: { {k: round(v, 2) for k, v in sorted(d['calls'].items())} }")
@@ -167,12 +173,13 @@ def report(args, stage: tuple, one: dict, loop: dict, openl: dict, old: dict, wa
     for start, count, chunk_rate, failures in old["chunks"]:
         print(f"  {start:>6} +{count}: {chunk_rate:.1f} jobs/s, {len(failures)} not finished {failures[:3]}")
     for r in restarts:
-        print(f"restart at {r.history}: stop {r.stop_s:.1f} s, readyz {r.readyz_s} s, lookups {r.lookups_s} s, "
-              f"new job {r.new_job_s} s, readyz 200 while a lookup failed: {r.readyz_early} polls; "
+        print(f"restart at {r.history}: stop {r.stop_s:.1f} s, readyz {sec(r.readyz_s)} s, lookups "
+              f"{sec(r.lookups_s)} s, new job {sec(r.new_job_s)} s, readyz 200 while a lookup failed: {r.readyz_early} polls; "
               f"changelog records read: {r.changelog_reads}")  # fmt: skip
     quiet = old["idle"]
-    print(f"\nidle {quiet.seconds:.0f} s: store before {quiet.before}\n  after {quiet.after}\n"
-          f"  S3 requests {quiet.s3}\n  CPU s {({k: round(v, 2) for k, v in quiet.cpu.items()})}")
+    before, after = ({k: v for k, v in state.items() if k != "files"} for state in (quiet.before, quiet.after))
+    print(f"\nidle {quiet.seconds:.0f} s: store before {before}\n  after {after}\n  grown most: {grown(quiet.before, quiet.after)}\n"
+          f"  S3 requests {quiet.s3}\n  CPU, % of one core: {({k: round(100 * v / quiet.seconds, 1) for k, v in quiet.cpu.items()})}")
     per_job = sum(c[1] for c in old["chunks"]) / sum(c[1] / c[2] for c in old["chunks"] if c[2])
     print(f"history made at {per_job:.1f} jobs/s overall; 50,000 jobs would take about "
           f"{(50_000 - last.history) / per_job / 60:.0f} more minutes of filling")
@@ -206,7 +213,11 @@ def main() -> None:
     # Webhook jobs deliver to a receiver in this process: the URL guard must let 127.0.0.1 through.
     with stack(args.workers, fetch_allow_hosts=("127.0.0.1",)) as (pipeline, key, port):
         old = asyncio.run(aged(pipeline, key, files, args, port))
-    report(args, stage, one, loop, openl, old, time.perf_counter() - started)
+    wall = time.perf_counter() - started
+    # Kept, so that the report can be printed again from the figures (pickle.load, then report(*...)).
+    with open(Path(tempfile.gettempdir()) / "bench-pipeline-figures.pickle", "wb") as out:
+        pickle.dump((args, stage, one, loop, openl, old, wall), out)
+    report(args, stage, one, loop, openl, old, wall)
 
 
 if __name__ == "__main__":

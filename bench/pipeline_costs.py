@@ -114,15 +114,16 @@ def store_calls(pipeline: EmbeddedPipeline) -> Counter:
 TOPIC = re.compile(r"/topics/([^/]+)/partitions/\d+/records/[^/]*\.batch$")
 
 
-def broker_objects(settings: Settings) -> tuple[Counter, int, int]:
-    """The broker bucket: batch objects by topic, all objects, all bytes (listed with the minio SDK)."""
+def broker_objects(settings: Settings) -> tuple[Counter, int, int, Counter]:
+    """The broker bucket: batch objects by topic, all objects, all bytes, batch bytes by topic (minio SDK)."""
     store = ObjectStore(settings)
-    batches, objects, size = Counter(), 0, 0
+    batches, objects, size, batch_bytes = Counter(), 0, 0, Counter()
     for o in store.client.list_objects(f"{settings.s3_bucket}{BROKER_BUCKET_SUFFIX}", recursive=True):
         objects, size = objects + 1, size + (o.size or 0)
         if match := TOPIC.search(o.object_name):
             batches[match.group(1)] += 1
-    return batches, objects, size
+            batch_bytes[match.group(1)] += o.size or 0
+    return batches, objects, size, batch_bytes
 
 
 def bucket_bytes(settings: Settings) -> tuple[int, int]:
@@ -132,16 +133,21 @@ def bucket_bytes(settings: Settings) -> tuple[int, int]:
     return len(objects), sum(o.size or 0 for o in objects)
 
 
-def disk_bytes(path: Path) -> int:
-    """Bytes allocated on disk under ``path`` (SeaweedFS's volumes, the workers' RocksDB tables)."""
-    total = 0
+def disk_files(path: Path) -> dict[str, int]:
+    """Bytes allocated on disk by each file under ``path`` (SeaweedFS's volumes, the workers' RocksDB tables)."""
+    files = {}
     for root, _, names in os.walk(path):
         for name in names:
+            full = os.path.join(root, name)
             try:
-                total += os.lstat(os.path.join(root, name)).st_blocks * 512
+                files[os.path.relpath(full, path)] = os.lstat(full).st_blocks * 512
             except FileNotFoundError:
                 pass
-    return total
+    return files
+
+
+def disk_bytes(path: Path) -> int:
+    return sum(disk_files(path).values())
 
 
 def stage_only(files: list[bytes], processes: int, rounds: int = 3) -> tuple[float, list[float]]:

@@ -18,13 +18,16 @@ from dataclasses import dataclass, field
 
 import aiohttp
 
-from bench.pipeline_costs import broker_objects, bucket_bytes, cpu_by_kind, diff, disk_bytes, s3_requests
+from bench.pipeline_costs import broker_objects, bucket_bytes, cpu_by_kind, diff, disk_files, s3_requests
 from bench.pipeline_load import Outcome, Receiver, history, job_form
 from compose.embedded import EmbeddedPipeline
 
 LOOKUPS = 40
 RESTART_TIMEOUT = 300.0
 POLL = 0.2
+# True: every worker SIGTERMed at once; False: one after the other, last first, as `medialane up` stops them.
+# Both sometimes leave the consumer group without a leader for minutes after the start (docs/benchmarks.md, issue 16).
+TOGETHER = False
 RECOVERED = re.compile(r"table (\S+) recovered: (\d+) changelog records read since start")
 
 
@@ -36,6 +39,7 @@ class Restart:
     lookups_s: float | None = None
     new_job_s: float | None = None
     readyz_early: int = 0
+    new_job_refused: str | None = None  # the job posted at the start was not taken: its answer
     changelog_reads: dict[str, int] = field(default_factory=dict)
 
 
@@ -74,17 +78,26 @@ async def restart_workers(pipeline: EmbeddedPipeline, session: aiohttp.ClientSes
     result = Restart(made)
     sample = random.Random(made).sample(ids, min(LOOKUPS, len(ids)))
     started = time.perf_counter()
-    with ThreadPoolExecutor(len(pipeline.workers)) as pool:
-        await asyncio.get_running_loop().run_in_executor(
-            None, lambda: list(pool.map(lambda w: w.stop(), pipeline.workers))
-        )
+    if TOGETHER:
+        with ThreadPoolExecutor(len(pipeline.workers)) as pool:
+            await asyncio.get_running_loop().run_in_executor(
+                None, lambda: list(pool.map(lambda w: w.stop(), pipeline.workers))
+            )
+    else:
+        # One after the other, last first, as `medialane up` stops them (EmbeddedPipeline.stop).
+        await asyncio.to_thread(lambda: [w.stop() for w in reversed(pipeline.workers)])
     result.stop_s = time.perf_counter() - started
     offsets = _log_sizes(pipeline)
     started = time.perf_counter()
     for worker in pipeline.workers:
         worker.start()
-    async with session.post("/v1/jobs", data=job_form(data, -2)) as response:
-        new_job = (await response.json(content_type=None)).get("job_id")
+    try:
+        async with session.post("/v1/jobs", data=job_form(data, -2)) as response:
+            body = await response.json(content_type=None)
+            new_job = body.get("job_id") if response.status in (200, 202) else None
+            result.new_job_refused = None if new_job else f"{response.status} {body.get('code')}"
+    except (aiohttp.ClientError, asyncio.TimeoutError, ValueError) as exc:
+        new_job, result.new_job_refused = None, type(exc).__name__
     pending = set(sample)
     while time.perf_counter() - started < RESTART_TIMEOUT:
         ready = (await _status(session, "/readyz"))[0] == 200
@@ -99,7 +112,7 @@ async def restart_workers(pipeline: EmbeddedPipeline, session: aiohttp.ClientSes
             result.lookups_s = now
         if new_job and result.new_job_s is None and await _finished(session, new_job):
             result.new_job_s = now
-        if None not in (result.readyz_s, result.lookups_s, result.new_job_s):
+        if None not in (result.readyz_s, result.lookups_s) and (result.new_job_s or not new_job):
             break
         await asyncio.sleep(POLL)
     await asyncio.sleep(2)  # the last recovery reports reach the logs
@@ -141,13 +154,14 @@ class Idle:
 
 def _store_state(pipeline: EmbeddedPipeline) -> dict:
     settings = pipeline.settings
-    batches, objects, size = broker_objects(settings)
+    batches, objects, size, _ = broker_objects(settings)
     pipe_objects, pipe_bytes = bucket_bytes(settings)
+    weed, tables = disk_files(settings.data_dir / "seaweedfs"), disk_files(settings.data_dir / "workers")
     return {
         "broker objects": objects, "broker bytes": size, "batch objects": sum(batches.values()),
         "bucket objects": pipe_objects, "bucket bytes": pipe_bytes,
-        "seaweedfs disk bytes": disk_bytes(settings.data_dir / "seaweedfs"),
-        "worker tables disk bytes": disk_bytes(settings.data_dir / "workers"),
+        "seaweedfs disk bytes": sum(weed.values()), "worker tables disk bytes": sum(tables.values()),
+        "files": {**{f"seaweedfs/{k}": v for k, v in weed.items()}, **{f"workers/{k}": v for k, v in tables.items()}},
     }  # fmt: skip
 
 
@@ -161,10 +175,17 @@ async def idle(pipeline: EmbeddedPipeline, seconds: float, metrics_port: int, br
     return Idle(seconds, before, _store_state(pipeline), diff(cpu1, cpu0), diff(s3_1, s3_0))
 
 
-def broker_per_job(before: tuple, after: tuple, jobs: int) -> tuple[dict, float, float]:
-    """Batch objects per job by topic, broker objects per job and broker bytes per job between two listings."""
+def broker_per_job(before: tuple, after: tuple, jobs: int) -> tuple[dict, float, float, dict]:
+    """Between two listings, per job: batch objects by topic, broker objects, broker bytes, batch bytes by topic."""
     batches = {topic: n / jobs for topic, n in diff(after[0], before[0]).items()}
-    return batches, (after[1] - before[1]) / jobs, (after[2] - before[2]) / jobs
+    batch_bytes = {topic: n / jobs for topic, n in diff(after[3], before[3]).items()}
+    return batches, (after[1] - before[1]) / jobs, (after[2] - before[2]) / jobs, batch_bytes
 
 
-__all__ = ["Idle", "Outcome", "Restart", "broker_per_job", "idle", "make_history", "restart_workers"]
+def grown(before: dict, after: dict, top: int = 8) -> list[tuple[str, int]]:
+    """The files that grew most on disk between two ``_store_state``s."""
+    changes = diff(after["files"], before["files"])
+    return sorted(changes.items(), key=lambda item: -abs(item[1]))[:top]
+
+
+__all__ = ["Idle", "Outcome", "Restart", "broker_per_job", "grown", "idle", "make_history", "restart_workers"]

@@ -11,9 +11,12 @@ from schemas.errors import Unavailable
 from schemas.messages import JobRecord, Message, Status, StatusEvent
 from schemas.settings import Settings
 
-# A submission the broker has not taken within this answers 503 instead of holding the client: aiokafka
-# itself would retry a dead broker's batch until it came back. Tansu under load takes well under a second.
-PUBLISH_TIMEOUT = 3.0
+# A submission the broker has not taken within this answers 503 instead of holding the client. Tansu under
+# load takes well under a second.
+PUBLISH_TIMEOUT = 2.0
+# aiokafka gives up a batch it could not deliver within this and drops it, so a submission answered 503 is
+# not published later, when the broker is back (it would otherwise retry the batch until then).
+DELIVERY_TIMEOUT_MS = 1500
 # The supervisor restarts a broker within seconds (compose/supervisor.py).
 BROKER_RETRY_AFTER = 5
 
@@ -23,7 +26,8 @@ class Publisher:
         # Linger lets the records of requests arriving together share one produce request (the embedded
         # broker writes an object per produce request and partition).
         self.producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all",
-                                         linger_ms=settings.kafka_linger_ms)  # fmt: skip
+                                         linger_ms=settings.kafka_linger_ms,
+                                         request_timeout_ms=DELIVERY_TIMEOUT_MS)  # fmt: skip
 
     async def start(self) -> None:
         await self.producer.start()

@@ -97,6 +97,15 @@ async def test_multipart_without_file(api):
         await expect_error(response, 400, "missing_file")
 
 
+async def test_an_image_under_another_field_name_is_a_missing_file_naming_the_expected_field(api):
+    body = aiohttp.FormData()
+    body.add_field("image", JPEG.read_bytes(), filename="photo.jpg", content_type="image/jpeg")
+    async with api.post("/v1/jobs", data=body) as response:
+        error = await expect_error(response, 400, "missing_file")
+    assert error["field"] == "file"
+    assert "'image'" in error["error"]
+
+
 @pytest.mark.parametrize("route", ["/v1/jobs", "/v1/similar", "/v1/uniquify", "/v1/exif-donors"])
 async def test_multipart_part_with_malformed_headers(api, route):
     # aiohttp parses a part's headers only when the handler reads the part (schemathesis found a 500 here).
