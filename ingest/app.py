@@ -31,7 +31,7 @@ async def kafka_clients(app: web.Application):
     settings = app[keys.SETTINGS]
     await create_topics(settings)
     app[keys.PUBLISHER] = ObservedPublisher(settings, app[METRICS])
-    app[keys.WATCHER] = StatusWatcher(settings)
+    app[keys.WATCHER] = StatusWatcher(settings, on_end=app[keys.GUARD].job_ended)
     await app[keys.PUBLISHER].start()
     await app[keys.WATCHER].start()
     yield

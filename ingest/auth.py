@@ -129,7 +129,8 @@ class Guard:
         active = self.active.setdefault(key.key_id, set())
         cap = self.settings.max_active_jobs
         if len(active) >= cap:
-            # Only at the cap are the counted jobs looked up again, to forget those that have ended.
+            # Ended jobs are forgotten as the status topic says so (``job_ended``); one whose end this process
+            # missed (it started after) is found by looking the counted jobs up, at the cap only.
             await self.active_jobs(key.key_id, jobs)
         if len(active) >= cap:
             raise RateLimited(f"this key already has {cap} jobs queued or processing; wait for one to finish",
@@ -146,6 +147,10 @@ class Guard:
             if isinstance(view, NotFound) or isinstance(view, JobView) and view.status.terminal:
                 active.discard(job)
         return set(active)
+
+    def job_ended(self, job_id: str) -> None:
+        for active in self.active.values():
+            active.discard(job_id)
 
     def release_job(self, key_id: str, job_id: str) -> None:
         """``job_id`` was admitted but never published: it does not count."""

@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import re
 from collections import OrderedDict
+from collections.abc import Callable
 from datetime import datetime
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -108,7 +109,9 @@ class StatusWatcher:
     that a lookup right after ``POST /v1/jobs`` finds the job before the table has folded it.
     """
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, on_end: Callable[[str], None] = lambda job_id: None) -> None:
+        # Told of every job the topic says ended, watched or not: the guard stops counting it as active.
+        self.on_end = on_end
         self.bootstrap = settings.kafka_bootstrap
         self.consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, enable_auto_commit=False,
                                          fetch_max_wait_ms=settings.kafka_fetch_wait_ms)  # fmt: skip
@@ -174,6 +177,8 @@ class StatusWatcher:
                 continue
             if event.status is Status.QUEUED and event.ops is not None and job_id not in self.queued:
                 self.remember_queued(fold(None, event))
+            if event.status.terminal:
+                self.on_end(job_id)
             if job_id not in self.watched:
                 continue
             view, future = self.watched[job_id]
