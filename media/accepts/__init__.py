@@ -1,7 +1,7 @@
 """Which op takes which file types: the one table ingest refuses uploads by and URL jobs are checked by.
 
-A folder of its own because it reads media/strip, which reads media/: a module of media/ importing it would
-close a circle of folders (tests/test_layers.py).
+A folder of its own: it reads the ops' declarations (media/strip, media/phash), so it stands above the
+modules of media/ rather than among them.
 
 Each entry is the op's own declaration, so the table cannot drift from what the op does: ``metadata`` takes
 any file (exiftool decides, in the worker, whether it can read it), ``phash`` the types Pillow decodes
@@ -20,16 +20,15 @@ from media.strip import EXIFTOOL_FORMATS, WALKERS
 from schemas.errors import UnsupportedMedia
 from schemas.messages import Op
 
-# None: any file.
-ACCEPTS: dict[Op, frozenset[str] | None] = {
-    Op.METADATA: None,
+# An op missing here takes any file: a new op needs no entry until it refuses types.
+ACCEPTS: dict[Op, frozenset[str]] = {
     Op.PHASH: phash.TYPES,
     Op.STRIP: frozenset(media.mime for media in (*WALKERS, *EXIFTOOL_FORMATS)),
 }
 
 
 def takes(op: Op, media: MediaType) -> bool:
-    accepted = ACCEPTS[op]
+    accepted = ACCEPTS.get(op)
     return accepted is None or media.mime in accepted
 
 
@@ -43,5 +42,7 @@ def check_accepted(media: MediaType, ops: Iterable[Op]) -> None:
 
 
 def describe(op: Op) -> str:
-    accepted = ACCEPTS[op]
-    return "any file exiftool reads" if accepted is None else ", ".join(sorted(accepted))
+    accepted = ACCEPTS.get(op)
+    if accepted is not None:
+        return ", ".join(sorted(accepted))
+    return "any file exiftool reads" if op is Op.METADATA else "any file"
