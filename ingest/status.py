@@ -95,8 +95,14 @@ class JobStatus:
         start = prefix + cursor if cursor else None
         entries = await asyncio.to_thread(self.store.list_page, prefix, start, limit + 1)
         page = entries[:limit]
-        views = await asyncio.gather(*(self.lookup(job_id_of_entry(entry), owner, documents=False) for entry in page))
-        return list(views), page[-1][len(prefix):] if len(entries) > limit else None
+        found = await asyncio.gather(*(self.lookup(job_id_of_entry(entry), owner, documents=False) for entry in page),
+                                     return_exceptions=True)  # fmt: skip
+        for failure in (view for view in found if isinstance(view, BaseException)):
+            # A job deleted between the listing and its lookup is simply gone from the page.
+            if not isinstance(failure, NotFound):
+                raise failure
+        views = [view for view in found if isinstance(view, JobView)]
+        return views, page[-1][len(prefix):] if len(entries) > limit else None
 
 
 class StatusWatcher:
