@@ -15,8 +15,10 @@ import faust
 from pydantic import ValidationError
 
 from schemas.errors import MedialaneError
+from schemas.job_state import queued
 from schemas.messages import (
-    CopyOrder, DeadLetter, ErrorInfo, Message, Op, Status, StatusEvent, UniquifyJob, WebhookView, is_job_id, utcnow,
+    CopyOrder, DeadLetter, ErrorInfo, JobRecord, JobRequest, Message, Op, Status, StatusEvent, UniquifyJob, WebhookView,
+    is_job_id, utcnow,
 )
 from schemas.topics import COPY_TASKS, DLQ, STATUS, Topic
 from schemas.uniquify import CopyTask
@@ -83,6 +85,14 @@ class Courier:
         event = StatusEvent(job_id=job_id, status=status, at=utcnow(), op=op, result=result, percent=percent,
                             webhook=webhook)  # fmt: skip
         await self.publish(STATUS, job_id, event)
+
+    async def report_taken(self, job: JobRequest | UniquifyJob) -> None:
+        """A job's queued event (what its request says of it), then processing: published by the stage that takes
+        the job, not by ingest, so that one process produces a job's status partition. The embedded broker
+        numbers a batch before it stores it, and a fetch between two producers' batches skips the later-stored
+        one for good (docs/topics.md)."""
+        await self.publish(STATUS, job.job_id, queued(JobRecord.model_validate(job.model_dump())))
+        await self.report(job.job_id, Status.PROCESSING)
 
     async def report_failure(self, job_id: str, exc: Exception) -> None:
         event = StatusEvent(job_id=job_id, status=Status.FAILED, at=utcnow(), error=error_info(exc))

@@ -29,6 +29,11 @@ def changelog_topic(table: Table) -> str:
     return f"{APP_ID}-{table.name}-changelog"
 
 
+def compression_type(settings: Settings) -> str | None:
+    """Every producer's ``compression_type``: Tansu stores batches as sent, so compression shrinks its objects too."""
+    return None if settings.kafka_compression == "none" else settings.kafka_compression
+
+
 def topic_configs(settings: Settings) -> dict[str, dict[str, str]]:
     """Each topic's config on Apache Kafka: work and result topics deleted past the retention, changelogs compacted
     (one record per key is all a table's recovery needs). Tansu ignores both (docs/operations.md)."""

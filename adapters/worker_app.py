@@ -19,7 +19,7 @@ from mode.utils.queues import FlowControlEvent
 from adapters.courier import Courier
 from adapters.due import DueIndex, DueOf
 from adapters.exiftool import ExifTool
-from adapters.kafka import APP_ID, end_offsets
+from adapters.kafka import APP_ID, compression_type, end_offsets
 from adapters.objects import ObjectStore
 from schemas.settings import Settings
 from schemas.tables import TABLES, Table
@@ -138,6 +138,11 @@ class WorkerApp(faust.App):
         return KeepBuffersFlowControl(loop=self.loop)
 
 
+def worker_name(settings: Settings) -> str:
+    """The worker's stable name: its id, else its web port. Its table directory and its groups are named by it."""
+    return settings.worker_id or str(settings.worker_port)
+
+
 def create_app(settings: Settings) -> WorkerApp:
     app = WorkerApp(
         APP_ID,
@@ -153,13 +158,15 @@ def create_app(settings: Settings) -> WorkerApp:
         broker_session_timeout=settings.kafka_session_timeout,
         broker_heartbeat_interval=settings.kafka_heartbeat_interval,
         consumer_auto_offset_reset="earliest",
+        table_standby_replicas=settings.table_standby_replicas,
         producer_acks=-1,
         producer_linger_ms=settings.kafka_linger_ms,
+        producer_compression_type=compression_type(settings),
         web_bind=settings.worker_bind,
         web_host=settings.worker_host,
         web_port=settings.worker_port,
         canonical_url=f"http://{settings.worker_host}:{settings.worker_port}",
-        datadir=str(settings.data_dir / "workers" / (settings.worker_id or str(settings.worker_port))),
+        datadir=str(settings.data_dir / "workers" / worker_name(settings)),
     )
     app.settings = settings
     app._contract_topics = {

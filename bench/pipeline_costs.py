@@ -2,7 +2,7 @@
 
 - CPU: ``/proc/<pid>/stat`` (user + system, and the reaped children's) of every process of each kind, with its
   descendants: SeaweedFS, Tansu, the workers, their exiftools (a worker's descendants), ingest, and this
-  process (the load generator).
+  process (the load generator) less its broker retention thread, whose own CPU time that thread counts.
 - Object-store requests: SeaweedFS's own Prometheus counters (``SeaweedFS_s3_request_total``), by request
   type and bucket, and the pipeline's own calls (``medialane_object_store_seconds_count`` of ingest and workers).
 - Produce requests: Tansu exports no metrics, but its S3 engine writes one ``records/<offset>.batch`` object
@@ -24,7 +24,7 @@ from compose.embedded import BROKER_BUCKET_SUFFIX, EmbeddedPipeline
 from schemas.settings import Settings
 
 TICK = os.sysconf("SC_CLK_TCK")
-KINDS = ("seaweedfs", "tansu", "workers", "exiftool", "ingest", "load generator")
+KINDS = ("seaweedfs", "tansu", "broker retention", "workers", "exiftool", "ingest", "load generator")
 PIPELINE_KINDS = KINDS[:-1]
 
 
@@ -71,7 +71,11 @@ def cpu_by_kind(pipeline: EmbeddedPipeline) -> dict[str, float]:
         if worker.process is not None:
             add("workers", [worker.process.pid])
             add("exiftool", _descendants(table, worker.process.pid))
+    # The retention is a thread of the process that started the stack: this one here, `medialane up`'s otherwise.
+    retention = pipeline.stack.retention.cpu_seconds if pipeline.stack.retention is not None else 0.0
     add("load generator", [os.getpid()])
+    cpu["load generator"] -= retention
+    cpu["broker retention"] = retention
     return cpu
 
 

@@ -17,6 +17,7 @@ import signal
 import sys
 import socket
 import subprocess
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -220,6 +221,7 @@ class EmbeddedStack:
         self.settings = ensure_credentials(settings.model_copy(update={"data_dir": settings.data_dir.resolve()}))
         self.object_store = object_store_child(self.settings)
         self.broker = broker_child(self.settings)
+        self.retention = None
 
     def start(self) -> None:
         busy = [p for p in stack_ports(self.settings) if port_open("127.0.0.1", p)]
@@ -241,8 +243,24 @@ class EmbeddedStack:
         self.broker.start()
         host, port = host_port(self.settings.kafka_bootstrap)
         wait_for(lambda: port_open(host, port), 30, "the broker", self.broker)
+        self.start_retention()
+
+    def start_retention(self) -> None:
+        """The retention Tansu cannot keep, kept on its bucket for as long as this stack runs (docs/operations.md)."""
+        from adapters.broker_retention import BrokerRetention
+        from adapters.objects import ObjectStore
+
+        if self.retention is None:
+            bucket = f"{self.settings.s3_bucket}{BROKER_BUCKET_SUFFIX}"
+            self.retention = BrokerRetention.for_settings(ObjectStore(self.settings).client, bucket, self.settings)
+            self.stopping = threading.Event()
+            threading.Thread(target=self.retention.keep_cutting, args=(self.stopping,), name="broker-retention",
+                             daemon=True).start()  # fmt: skip
 
     def stop(self) -> None:
+        if self.retention is not None:
+            self.stopping.set()
+            self.retention = None
         self.broker.stop()
         self.object_store.stop()
 

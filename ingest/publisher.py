@@ -7,8 +7,9 @@ import asyncio
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
+from adapters.kafka import compression_type
 from schemas.errors import Unavailable
-from schemas.messages import JobRecord, Message, Status, StatusEvent
+from schemas.messages import JobRecord, Message
 from schemas.settings import Settings
 
 # A submission the broker has not taken within this answers 503 instead of holding the client. Tansu under
@@ -27,6 +28,7 @@ class Publisher:
         # broker writes an object per produce request and partition).
         self.producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all",
                                          linger_ms=settings.kafka_linger_ms,
+                                         compression_type=compression_type(settings),
                                          request_timeout_ms=DELIVERY_TIMEOUT_MS)  # fmt: skip
 
     async def start(self) -> None:
@@ -40,21 +42,15 @@ class Publisher:
         return await self.producer.send(topic, message.model_dump_json().encode(), key=job_id.encode())
 
     async def submit(self, record: JobRecord, topic: str, job: Message) -> None:
-        """The job's queued status, then the job, in flight together (usually one produce request). Were a
-        stage's event of the job to overtake the queued one, the status fold still ends where it would have:
-        it takes a job's events in any order."""
-        queued = StatusEvent(job_id=record.job_id, status=Status.QUEUED, at=record.created_at, ops=record.ops,
-                             owner=record.owner, client_id=record.client_id, webhook_url=record.webhook_url,
-                             name=record.name)  # fmt: skip
+        """The job, once the broker has it. Its queued status event is published by the stage that takes it
+        (adapters/courier.py, ``report_taken``): one process produces a job's status partition."""
         try:
             async with asyncio.timeout(PUBLISH_TIMEOUT):
-                sent = [await self.send("medialane.status", record.job_id, queued),
-                        await self.send(topic, record.job_id, job)]  # fmt: skip
-                # wait() leaves the records' futures alone when it times out, so aiokafka's sender never
+                sent = await self.send(topic, record.job_id, job)
+                # wait() leaves the record's future alone when it times out, so aiokafka's sender never
                 # meets a cancelled one.
-                await asyncio.wait(sent)
-            for future in sent:
-                future.result()
+                await asyncio.wait([sent])
+            sent.result()
         except (KafkaError, TimeoutError) as exc:
             raise Unavailable(f"the broker did not take the job within {PUBLISH_TIMEOUT:g} s ({type(exc).__name__})",
                               code="broker_unavailable", retry_after=BROKER_RETRY_AFTER) from exc  # fmt: skip

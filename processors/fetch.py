@@ -13,7 +13,7 @@ from media.accepts import check_accepted
 from media.media_type import check_media
 from processors.ops_stage import OpsStage
 from schemas.job_state import ended
-from schemas.messages import JobRequest, MediaReady, RemoteUrl, Status, Upload
+from schemas.messages import JobRequest, MediaReady, RemoteUrl, Upload
 from schemas.topics import JOBS, STATUS
 
 
@@ -24,7 +24,7 @@ def register(app: WorkerApp) -> None:
     @app.agent(app.topic_of(JOBS))
     async def run_jobs(stream):
         async for _, request in courier.messages(stream, JobRequest):
-            await courier.report(request.job_id, Status.PROCESSING)
+            await courier.report_taken(request)
             try:
                 media, data = await ready_media(app, request)
             except Exception as exc:  # noqa: BLE001 - every failure ends the job with its reason

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from adapters.worker_app import WorkerApp
 from media.uniquify import plan_copies
-from schemas.messages import CopyPlanned, CopyProgress, Status, UniquifyJob
+from schemas.messages import CopyPlanned, CopyProgress, UniquifyJob
 from schemas.topics import COPIES, UNIQUIFY_JOBS
 
 
@@ -15,7 +15,7 @@ def register(app: WorkerApp) -> None:
     @app.agent(app.topic_of(UNIQUIFY_JOBS))
     async def plan_uniquify(stream):
         async for _, job in courier.messages(stream, UniquifyJob):
-            await courier.report(job.job_id, Status.PROCESSING)
+            await courier.report_taken(job)
             tasks = plan_copies(job.params, [source.name for source in job.sources], job.seed)
             planned = CopyPlanned(job_id=job.job_id, expected=len(tasks), job=job)
             await courier.publish(COPIES, job.job_id, CopyProgress(event=planned))

@@ -24,6 +24,13 @@ def queued_view(record: JobRecord) -> JobView:
     )  # fmt: skip
 
 
+def queued(record: JobRecord) -> StatusEvent:
+    """A job's first event: what its request says of it (ops, owner, client id, webhook, name)."""
+    return StatusEvent(job_id=record.job_id, status=Status.QUEUED, at=record.created_at, ops=record.ops,
+                       owner=record.owner, client_id=record.client_id, webhook_url=record.webhook_url,
+                       name=record.name)  # fmt: skip
+
+
 def ended(job_id: str, outcomes: dict[Op, OpOutcome]) -> StatusEvent:
     """The event that ends a job whose every op has its outcome: completed, partial or failed, as they say."""
     status, error = summary(list(outcomes), outcomes)

@@ -3,7 +3,9 @@
 Replication rather than scatter-gather: every worker follows every partition of the topic (no consumer
 group), so any worker answers any query exactly, and one worker's restart or loss hides nothing. A
 replica restores from the newest snapshot in the object store (the index plus the topic offsets it
-covers), then reads the topic from those offsets; docs/similar.md says how this grows past one machine.
+covers), then reads the topic from those offsets; docs/similar.md says how this grows past one machine. Each
+worker commits its last snapshot's offsets under a group of its own, so the embedded broker's retention keeps
+what a restore needs and no more.
 A search finds only the images of one owner, the API key that made their jobs.
 
 A deleted job's hash leaves the replica when it reads the job's ``medialane.deletions`` record. The two topics
@@ -23,11 +25,11 @@ import numpy as np
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from pydantic import ValidationError
 
-from adapters.kafka import end_offsets
+from adapters.kafka import APP_ID, end_offsets
 from adapters.objects import ObjectStore
 from adapters.phash_index import PHashIndex
 from adapters.similar_query import SimilarQuery
-from adapters.worker_app import WorkerApp
+from adapters.worker_app import WorkerApp, worker_name
 from media.phash import ALGORITHM, ALGORITHM_VERSION
 from schemas.deletion import JobDeleted
 from schemas.errors import InvalidParameter
@@ -40,6 +42,10 @@ log = logging.getLogger(__name__)
 
 SNAPSHOT_KEY = "index/phash/snapshot.npz"
 INDEX_ALGORITHM = f"{ALGORITHM}@{ALGORITHM_VERSION}"
+
+
+def snapshot_group(settings: Settings) -> str:
+    return f"{APP_ID}-phash-snapshot-{worker_name(settings)}"
 
 
 def register(app: WorkerApp) -> ReplicaFollower:
@@ -173,7 +179,10 @@ class ReplicaFollower:
 
     async def run(self) -> None:
         self.replica = await asyncio.to_thread(self._restore)
+        # The partitions are assigned, never subscribed: the group only records the offsets of this worker's
+        # last snapshot, below which the embedded broker's retention may cut (adapters/broker_retention.py).
         consumer = AIOKafkaConsumer(bootstrap_servers=self.settings.kafka_bootstrap, enable_auto_commit=False,
+                                    group_id=snapshot_group(self.settings),
                                     fetch_max_wait_ms=self.settings.kafka_fetch_wait_ms)  # fmt: skip
         await consumer.start()
         try:
@@ -207,7 +216,14 @@ class ReplicaFollower:
                 # so the index and its offsets describe the same moment.
                 snapshot = await asyncio.to_thread(self.replica.snapshot)
                 await asyncio.to_thread(self.store.put_bytes, SNAPSHOT_KEY, snapshot)
+                # Committed once the snapshot is stored: a replica restored from the newest snapshot (any
+                # worker's) needs the topics from offsets no lower than the lowest worker's last snapshot.
+                await consumer.commit(self._snapshot_offsets())
                 last_snapshot, changed = time.monotonic(), False
+
+    def _snapshot_offsets(self) -> dict[TopicPartition, int]:
+        return {TopicPartition(topic.name, p): offset for topic in (PHASH, DELETIONS)
+                for p, offset in self._offsets_of(topic.name).items()}  # fmt: skip
 
     def _offsets_of(self, topic: str) -> dict[int, int]:
         return self.replica.offsets if topic == PHASH.name else self.replica.deletion_offsets

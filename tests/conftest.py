@@ -7,20 +7,22 @@ collides with a running ``medialane up`` or with another test run.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 import uuid
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aiohttp
 import pytest
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from compose.embedded import Child, EmbeddedPipeline, worker_ready
 from ingest.accesslog import RedactingAccessLogger
 from ingest.app import create_app
-from adapters.kafka import create_topics
+from adapters.kafka import create_topics, end_offsets
 from schemas.settings import Settings
 from adapters.apikeys import KeyStore
 from adapters.objects import ObjectStore
@@ -196,3 +198,28 @@ async def known_job(settings: Settings, job_id: str, timeout: float = 20) -> dic
                 if response.status == 200:
                     return await response.json()
             await asyncio.sleep(0.1)
+
+
+async def commit(settings: Settings, group: str, offsets: dict[TopicPartition, int]) -> None:
+    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, group_id=group, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        consumer.assign(list(offsets))
+        await consumer.commit(offsets)
+    finally:
+        await consumer.stop()
+
+
+@contextlib.asynccontextmanager
+async def holding(settings: Settings, *topics: str) -> AsyncIterator[dict[TopicPartition, int]]:
+    """Where ``topics`` end now, held by a group of the test's own while the block runs, as a subscriber holds
+    what it has not read: the embedded broker's retention cuts what every group has read, so a test reading
+    back records (without a group, from these offsets) would otherwise find only the last seconds' worth."""
+    group = f"test-hold-{uuid.uuid4().hex[:8]}"
+    partitions = [TopicPartition(topic, p) for topic in topics for p in range(settings.topic_partitions)]
+    starts = await end_offsets(settings.kafka_bootstrap, partitions)
+    await commit(settings, group, starts)
+    try:
+        yield starts
+    finally:
+        await commit(settings, group, await end_offsets(settings.kafka_bootstrap, partitions))

@@ -148,16 +148,32 @@ async def listed(api: aiohttp.ClientSession) -> list[str]:
             return found
 
 
-async def topic_records(bootstrap: str, partitions: int, topic: str) -> dict[str, list[dict]]:
-    """Every record of ``topic``, by job id, in the order of their partition."""
+AUDIT_GROUP = "chaos-audit"
+
+
+async def hold(bootstrap: str, partitions: int, topic: str) -> None:
+    """Commits ``topic``'s end offsets under the audit group, as a subscriber would: the embedded broker's
+    retention then keeps every record published from now on until the audit reads them (``topic_records``)."""
     tps = [TopicPartition(topic, p) for p in range(partitions)]
     ends = await end_offsets(bootstrap, tps)
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=AUDIT_GROUP, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        consumer.assign(tps)
+        await consumer.commit(ends)
+    finally:
+        await consumer.stop()
+
+
+async def topic_records(bootstrap: str, partitions: int, topic: str) -> dict[str, list[dict]]:
+    """Every record of ``topic`` since ``hold``, by job id, in the order of their partition."""
+    tps = [TopicPartition(topic, p) for p in range(partitions)]
+    ends = await end_offsets(bootstrap, tps)
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=AUDIT_GROUP, enable_auto_commit=False)
     await consumer.start()
     found: dict[str, list[dict]] = defaultdict(list)
     try:
         consumer.assign(tps)
-        await consumer.seek_to_beginning(*tps)
         while [tp for tp in tps if await consumer.position(tp) < ends[tp]]:
             for batch in (await consumer.getmany(timeout_ms=500)).values():
                 for record in batch:
@@ -184,6 +200,8 @@ async def test_the_pipeline_heals_from_a_worker_broker_and_object_store_kill_und
     timeout = aiohttp.ClientTimeout(total=CLIENT_TIMEOUT)
     async with aiohttp.ClientSession(base_url=base + "/", headers={"X-API-Key": raw_key}, timeout=timeout) as api:
         await ready(base, RECOVERY_BOUND)
+        for topic in ("medialane.metadata", "medialane.jobs"):
+            await hold(settings.kafka_bootstrap, settings.topic_partitions, topic)
         load, stopping = Load(api), asyncio.Event()
         running = asyncio.create_task(load.run(stopping))
         windows: dict[str, tuple[float, float]] = {}

@@ -5,6 +5,7 @@ list without documents), redeliveries recognisable by their event id, and readin
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import json
 import time
@@ -12,11 +13,12 @@ import time
 import aiohttp
 import av
 import numpy as np
+import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from adapters.kafka import end_offsets
 from adapters.objects import ObjectStore, result_key
-from conftest import SAMPLES, produce
+from conftest import SAMPLES, holding, produce
 from schemas.messages import Op, result_event_id
 from test_sink_stages import receiver  # noqa: F401 - the fixture: a webhook receiver and what it received
 
@@ -67,9 +69,16 @@ async def offsets(settings, *topics: str) -> dict[TopicPartition, int]:
     return await end_offsets(settings.kafka_bootstrap, partitions)
 
 
-async def test_an_op_that_fails_leaves_a_partial_job_with_every_finished_result(api, settings, receiver):
+@pytest.fixture
+async def held(settings):
+    """``held(*topics)``: the topics' end offsets now, their records kept from there until the test ends."""
+    async with contextlib.AsyncExitStack() as stack:
+        yield lambda *topics: stack.enter_async_context(holding(settings, *topics))
+
+
+async def test_an_op_that_fails_leaves_a_partial_job_with_every_finished_result(api, settings, receiver, held):
     url, received = receiver
-    starts = await offsets(settings, "medialane.metadata", "medialane.phash")
+    starts = await held("medialane.metadata", "medialane.phash")
     data = form(wav(), "tone.wav", ops="metadata,phash", webhook_url=url)
     async with api.post("/v1/jobs", data=data, params={"wait": "30"}) as response:
         job = await response.json()
@@ -95,8 +104,8 @@ async def test_an_op_that_fails_leaves_a_partial_job_with_every_finished_result(
     assert (posted["status"], posted["result"], posted["outcomes"]) == ("partial", job["result"], job["outcomes"])
 
 
-async def test_a_one_op_upload_writes_three_objects_and_three_status_events(api, settings):
-    starts = await offsets(settings, "medialane.status")
+async def test_a_one_op_upload_writes_three_objects_and_three_status_events(api, settings, held):
+    starts = await held("medialane.status")
     async with api.post("/v1/jobs", data=form(JPEG.read_bytes(), JPEG.name), params={"wait": "30"}) as response:
         job = await response.json()
         assert job["status"] == "completed", job
@@ -125,8 +134,8 @@ async def test_the_job_list_answers_views_without_documents(api):
     assert listed["outcomes"] == job["outcomes"] and listed["status"] == "completed"
 
 
-async def test_a_republished_job_request_yields_the_same_event_id(api, settings):
-    starts = await offsets(settings, "medialane.metadata", "medialane.jobs")
+async def test_a_republished_job_request_yields_the_same_event_id(api, settings, held):
+    starts = await held("medialane.metadata", "medialane.jobs")
     async with api.post("/v1/jobs", data=form(JPEG.read_bytes(), JPEG.name), params={"wait": "30"}) as response:
         job_id = (await response.json())["job_id"]
     [request] = await records_of(settings, "medialane.jobs", starts, job_id)

@@ -9,7 +9,7 @@ import uuid
 import aiohttp
 from aiokafka import AIOKafkaConsumer
 
-from conftest import SAMPLES, known_job, poll_job, produce
+from conftest import holding, SAMPLES, known_job, poll_job, produce
 from adapters.objects import ObjectStore, result_key
 
 CANON = SAMPLES / "exif-samples" / "jpg" / "Canon_40D.jpg"
@@ -171,24 +171,25 @@ async def find_record(settings, topic: str, key: bytes, timeout: float = 20) -> 
 
 
 async def test_redelivered_request_gives_the_same_result_and_final_status(api, settings):
-    job_id = await submit(api, CANON)
-    first = await poll_job(api, job_id)
-    request = await find_record(settings, "medialane.jobs", job_id.encode())
-    await produce(settings, "medialane.jobs", json.dumps(request).encode(), job_id.encode())
-    metadata_copies = 0
-    consumer = AIOKafkaConsumer("medialane.metadata", bootstrap_servers=settings.kafka_bootstrap,
-                                auto_offset_reset="earliest")  # fmt: skip
-    await consumer.start()
-    try:
-        async with asyncio.timeout(20):
-            async for record in consumer:
-                if record.key == job_id.encode():
-                    metadata_copies += 1
-                    assert json.loads(record.value)["metadata"] == first["result"]["metadata"]
-                    if metadata_copies == 2:
-                        break
-    finally:
-        await consumer.stop()
+    async with holding(settings, "medialane.jobs", "medialane.metadata"):
+        job_id = await submit(api, CANON)
+        first = await poll_job(api, job_id)
+        request = await find_record(settings, "medialane.jobs", job_id.encode())
+        await produce(settings, "medialane.jobs", json.dumps(request).encode(), job_id.encode())
+        metadata_copies = 0
+        consumer = AIOKafkaConsumer("medialane.metadata", bootstrap_servers=settings.kafka_bootstrap,
+                                    auto_offset_reset="earliest")  # fmt: skip
+        await consumer.start()
+        try:
+            async with asyncio.timeout(20):
+                async for record in consumer:
+                    if record.key == job_id.encode():
+                        metadata_copies += 1
+                        assert json.loads(record.value)["metadata"] == first["result"]["metadata"]
+                        if metadata_copies == 2:
+                            break
+        finally:
+            await consumer.stop()
 
     again = await poll_job(api, job_id)
     assert again["status"] == "completed"

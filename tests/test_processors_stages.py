@@ -25,8 +25,8 @@ from media.uniquify import plan_copies
 from adapters.objects import result_key
 from processors.ops import registry
 from schemas.messages import (
-    CopyOrder, JobRequest, Message, MetadataResult, Op, PHashRecord, RemoteUrl, StrippedFile, UniquifyJob,
-    UniquifySource, Upload, new_job_id, result_event_id, utcnow,
+    CopyOrder, JobRequest, Message, MetadataResult, Op, PHashRecord, RemoteUrl, StatusEvent, StrippedFile,
+    UniquifyJob, UniquifySource, Upload, new_job_id, result_event_id, utcnow,
 )
 from schemas.topics import (
     COPIES, COPY_TASKS, DLQ, JOBS, METADATA, PHASH, RESULTS, STATUS, STRIPPED, TOPICS, UNIQUIFY_JOBS,
@@ -130,15 +130,18 @@ async def test_a_job_runs_every_op_in_one_hop_and_ends_with_each_outcome(app):
 
     sent = await put(app, "run_jobs", job(job_id, upload, Op.METADATA, Op.PHASH, Op.STRIP), job_id)
 
-    # Processing, each op's result on its topic, then one event that ends the job: no hop between.
-    assert [(s.topic, s.key) for s in sent] == [(STATUS.name, job_id), (METADATA.name, job_id), (PHASH.name, job_id),
-                                                (STRIPPED.name, job_id), (STATUS.name, job_id)]  # fmt: skip
-    assert statuses(sent) == [("processing", None), ("completed", None)]
-    metadata = MetadataResult.model_validate(sent[1].value)
+    # Queued and processing, each op's result on its topic, then one event that ends the job: no hop between.
+    assert [(s.topic, s.key) for s in sent] == [(STATUS.name, job_id), (STATUS.name, job_id), (METADATA.name, job_id),
+                                                (PHASH.name, job_id), (STRIPPED.name, job_id), (STATUS.name, job_id)]  # fmt: skip
+    assert statuses(sent) == [("queued", None), ("processing", None), ("completed", None)]
+    # The queued event is the stage's, from the request: ingest produces nothing to the status topic.
+    taken = StatusEvent.model_validate(sent[0].value)
+    assert (taken.ops, taken.owner, taken.name) == ([Op.METADATA, Op.PHASH, Op.STRIP], "key1", "canon.jpg")
+    metadata = MetadataResult.model_validate(sent[2].value)
     assert metadata.metadata["file"]["size"] == len(data)
-    record = PHashRecord.model_validate(sent[2].value)
+    record = PHashRecord.model_validate(sent[3].value)
     assert (record.phash, record.owner) == (phash_image(data).hash, "key1")
-    stripped = StrippedFile.model_validate(sent[3].value)
+    stripped = StrippedFile.model_validate(sent[4].value)
     cleaned = await asyncio.to_thread(app.store.get_bytes, stripped.object_key)
     assert len(cleaned) == stripped.size < len(data)
     assert "EXIF" in stripped.removed
@@ -171,7 +174,7 @@ async def test_an_op_that_fails_leaves_the_others_results_and_the_job_partial(ap
 
     sent = await put(app, "run_jobs", job(job_id, upload, Op.METADATA, Op.PHASH), job_id)
 
-    assert [s.topic for s in sent] == [STATUS.name, METADATA.name, STATUS.name]
+    assert [s.topic for s in sent] == [STATUS.name, STATUS.name, METADATA.name, STATUS.name]
     terminal = ended(sent)
     assert terminal["status"] == "partial"
     outcomes = terminal["outcomes"]
@@ -179,7 +182,7 @@ async def test_an_op_that_fails_leaves_the_others_results_and_the_job_partial(ap
     assert (outcomes[Op.PHASH]["status"], terminal["error"]) == ("failed", outcomes[Op.PHASH]["error"])
     assert outcomes[Op.PHASH]["error"]["code"]
     stored = await asyncio.to_thread(app.store.get_json, result_key(job_id, Op.METADATA))
-    assert stored == MetadataResult.model_validate(sent[1].value).document()
+    assert stored == MetadataResult.model_validate(sent[2].value).document()
 
 
 async def test_a_url_job_stores_the_fetched_original(app, file_server):
@@ -188,10 +191,10 @@ async def test_a_url_job_stores_the_fetched_original(app, file_server):
 
     sent = await put(app, "run_jobs", job(job_id, RemoteUrl(url=url), Op.PHASH), job_id)
 
-    assert [s.topic for s in sent] == [STATUS.name, PHASH.name, STATUS.name]
+    assert [s.topic for s in sent] == [STATUS.name, STATUS.name, PHASH.name, STATUS.name]
     data = CANON.read_bytes()
     assert await asyncio.to_thread(app.store.get_bytes, original_key(job_id)) == data
-    assert PHashRecord.model_validate(sent[1].value).sha256 == hashlib.sha256(data).hexdigest()
+    assert PHashRecord.model_validate(sent[2].value).sha256 == hashlib.sha256(data).hexdigest()
 
 
 async def test_a_url_to_a_file_no_op_of_the_job_takes_fails_the_job(app, file_server):
@@ -201,8 +204,8 @@ async def test_a_url_to_a_file_no_op_of_the_job_takes_fails_the_job(app, file_se
     sent = await put(app, "run_jobs", job(job_id, RemoteUrl(url=url), Op.PHASH), job_id)
 
     # Issue 18's rule, as ingest applies it to an upload: no op of the job takes the file, so the job fails.
-    assert statuses(sent) == [("processing", None), ("failed", "unsupported_media")]
-    assert [s.topic for s in sent] == [STATUS.name, STATUS.name]
+    assert statuses(sent) == [("queued", None), ("processing", None), ("failed", "unsupported_media")]
+    assert [s.topic for s in sent] == [STATUS.name, STATUS.name, STATUS.name]
 
 
 async def test_a_truncated_file_fails_the_op_that_cannot_read_it_with_its_code(app):
@@ -212,8 +215,8 @@ async def test_a_truncated_file_fails_the_op_that_cannot_read_it_with_its_code(a
     sent = await put(app, "run_jobs", job(job_id, upload, Op.PHASH, Op.METADATA), job_id)
 
     # exiftool reads the header (issue 18: readers degrade), the pixels are not there for the pHash.
-    assert [s.topic for s in sent] == [STATUS.name, METADATA.name, STATUS.name]
-    assert statuses(sent) == [("processing", None), ("partial", "corrupt_media")]
+    assert [s.topic for s in sent] == [STATUS.name, STATUS.name, METADATA.name, STATUS.name]
+    assert statuses(sent) == [("queued", None), ("processing", None), ("partial", "corrupt_media")]
     assert ended(sent)["outcomes"][Op.PHASH]["error"]["code"] == "corrupt_media"
 
 
@@ -249,8 +252,8 @@ async def test_a_uniquify_plan_goes_first_then_one_order_per_copy(app, settings)
 
     sent = await put(app, "plan_uniquify", planned, job_id)
 
-    assert statuses(sent) == [("processing", None)]
-    plan, *orders = sent[1:]
+    assert statuses(sent) == [("queued", None), ("processing", None)]
+    plan, *orders = sent[2:]
     assert (plan.topic, plan.key, plan.value["event"]["kind"], plan.value["event"]["expected"]) == (
         COPIES.name, job_id, "planned", 4)  # fmt: skip
     tasks = tasks_of(planned)

@@ -9,7 +9,7 @@ import jsonschema
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from conftest import poll_job, produce
+from conftest import holding, poll_job, produce
 from adapters.kafka import end_offsets
 from schemas.export import schema_files
 from schemas.topics import TOPICS
@@ -22,10 +22,14 @@ POISON = b"poison: not a message"
 @pytest.fixture(scope="module")
 async def traffic(api, settings, file_server) -> dict[TopicPartition, int]:
     """Every kind of message: a job with every op, a uniquification, a URL job with a webhook, a failing job,
-    a deleted job, a dead letter. Yields where each topic stood before them: the broker keeps each record batch as an
-    object in the store, so reading the session's whole history would take a minute a topic."""
-    partitions = [TopicPartition(topic.name, p) for topic in TOPICS for p in range(settings.topic_partitions)]
-    starts = await end_offsets(settings.kafka_bootstrap, partitions)
+    a deleted job, a dead letter. Yields where each topic stood before them (held until the module ends: the
+    embedded broker's retention would cut what the workers' group has read)."""
+    async with holding(settings, *(topic.name for topic in TOPICS)) as starts:
+        await make_traffic(api, settings, file_server)
+        yield starts
+
+
+async def make_traffic(api, settings, file_server) -> None:
     ops = '["metadata", "phash", "strip"]'
     async with api.post("/v1/jobs", data=upload(CANON, ops), params={"wait": "30"}) as response:
         assert (await response.json())["status"] == "completed"
@@ -41,7 +45,6 @@ async def traffic(api, settings, file_server) -> dict[TopicPartition, int]:
     async with api.delete(f"/v1/jobs/{deleted}") as response:
         assert response.status == 200, await response.text()
     await produce(settings, "medialane.jobs", POISON, b"not-a-job")
-    return starts
 
 
 @pytest.mark.parametrize("topic", sorted(topic.name for topic in TOPICS))

@@ -7,7 +7,7 @@ import asyncio
 import json
 import uuid
 
-from conftest import SAMPLES, known_job, produce
+from conftest import SAMPLES, holding, known_job, produce
 from test_pipeline import find_record, submit
 from adapters.objects import original_key
 from schemas.messages import Status, StatusEvent, utcnow
@@ -18,7 +18,8 @@ CANON = SAMPLES / "exif-samples" / "jpg" / "Canon_40D.jpg"
 
 async def test_a_message_with_fields_this_version_does_not_know_is_processed(api, settings):
     # A real request as ingest wrote it, reused under a new job id with its original still in the store.
-    template = await find_record(settings, JOBS.name, (await submit(api, CANON)).encode())
+    async with holding(settings, JOBS.name):
+        template = await find_record(settings, JOBS.name, (await submit(api, CANON)).encode())
     job_id = str(uuid.uuid4())
     source = {**template["source"], "object_key": original_key(template["job_id"]), "checksum_v2": "later"}
     request = {**template, "job_id": job_id, "ops": ["metadata", "phash"], "source": source,
