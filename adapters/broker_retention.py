@@ -26,6 +26,7 @@ import json
 import logging
 import threading
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
@@ -139,7 +140,8 @@ class BrokerRetention:
                  grace: timedelta) -> None:  # fmt: skip
         self.client, self.bucket, self.rules, self.partitions, self.grace = client, bucket, rules, partitions, grace
         self.groups = GroupOffsets()
-        self.deleted = 0
+        # Batch objects deleted, by topic: the benchmarks add them back to count what was produced.
+        self.deleted: Counter[str] = Counter()
         # This thread's own CPU, for the benchmarks: it runs in a process that does other work.
         self.cpu_seconds = 0.0
         # Batches every group has read but still in their grace: the next pass cuts them, moved or not.
@@ -180,7 +182,6 @@ class BrokerRetention:
                                           and now >= self.age_due.get((topic, partition), now)):  # fmt: skip
                     continue
                 deleted += self.cut(topic, partition, floor, rule, now)
-        self.deleted += deleted
         return deleted
 
     def cut(self, topic: str, partition: int, floor: int | None, rule: Rule, now: datetime) -> int:
@@ -197,6 +198,7 @@ class BrokerRetention:
             log.warning("broker retention: could not delete %s: %s", error.name, error.message)
         log.info("broker retention: %s[%d] cut %d batch objects below offset %d",
                  topic, partition, len(gone) - len(errors), gone[-1].base_offset)  # fmt: skip
+        self.deleted[topic] += len(gone) - len(errors)
         return len(gone) - len(errors)
 
     def listed(self, topic: str, partition: int, floor: int | None, rule: Rule, now: datetime) -> list[Batch]:

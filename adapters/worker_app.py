@@ -13,6 +13,7 @@ from collections import Counter
 from functools import cached_property
 
 import faust
+from faust.assignor import PartitionAssignor
 from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread, Consumer, Transport
 from mode.utils.queues import FlowControlEvent
 
@@ -21,6 +22,7 @@ from adapters.due import DueIndex, DueOf
 from adapters.exiftool import ExifTool
 from adapters.kafka import APP_ID, compression_type, end_offsets
 from adapters.objects import ObjectStore
+from adapters.stable_assignor import StableAssignor
 from schemas.settings import Settings
 from schemas.tables import TABLES, Table
 from schemas.topics import TOPICS, Topic
@@ -159,6 +161,8 @@ def create_app(settings: Settings) -> WorkerApp:
         broker_heartbeat_interval=settings.kafka_heartbeat_interval,
         consumer_auto_offset_reset="earliest",
         table_standby_replicas=settings.table_standby_replicas,
+        # Faust's own assignor keeps actives where their standbys are; without standbys, with their worker.
+        PartitionAssignor=StableAssignor if settings.table_standby_replicas == 0 else PartitionAssignor,
         producer_acks=-1,
         producer_linger_ms=settings.kafka_linger_ms,
         producer_compression_type=compression_type(settings),

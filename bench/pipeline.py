@@ -65,12 +65,12 @@ async def measured_loop(pipeline: EmbeddedPipeline, key: str, files: list[bytes]
     async with session_for(pipeline.url, key) as session:
         await warm_up(session, files)
         await asyncio.sleep(SETTLE)
-        listing0 = broker_objects(pipeline.settings)
+        listing0 = broker_objects(pipeline.settings, pipeline.stack.retention.deleted)
         cpu0, s3_0, calls0 = cpu_by_kind(pipeline), s3_requests(metrics_port, broker), store_calls(pipeline)
         outcome = await closed_loop(session, [files[i % len(files)] for i in range(jobs)], concurrency)
         await asyncio.sleep(SETTLE)  # status changelog writes and commits of the last jobs
         cpu1, s3_1, calls1 = cpu_by_kind(pipeline), s3_requests(metrics_port, broker), store_calls(pipeline)
-    listing1 = broker_objects(pipeline.settings)
+    listing1 = broker_objects(pipeline.settings, pipeline.stack.retention.deleted)
     done = max(outcome.done, 1)
     return {
         "outcome": outcome, "cpu": {k: v / done for k, v in diff(cpu1, cpu0).items()},
@@ -97,7 +97,7 @@ async def aged(pipeline, key, files, args, metrics_port) -> dict:
     async with session_for(pipeline.url, key) as session:
         chunks, restarts = await make_history(pipeline, session, files, args.histories, args.concurrency)
     made = args.histories[-1]
-    listing = broker_objects(pipeline.settings)
+    listing = broker_objects(pipeline.settings, pipeline.stack.retention.deleted)
     loop = await measured_loop(pipeline, key, files, args.jobs, args.concurrency, metrics_port)
     print(f"  closed loop on {made} jobs of history: {loop['outcome'].rate():.1f} jobs/s", flush=True)
     await asyncio.sleep(10)

@@ -118,10 +118,11 @@ def store_calls(pipeline: EmbeddedPipeline) -> Counter:
 TOPIC = re.compile(r"/topics/([^/]+)/partitions/\d+/records/[^/]*\.batch$")
 
 
-def broker_objects(settings: Settings) -> tuple[Counter, int, int, Counter]:
-    """The broker bucket: batch objects by topic, all objects, all bytes, batch bytes by topic (minio SDK)."""
+def broker_objects(settings: Settings, deleted: Counter | None = None) -> tuple[Counter, int, int, Counter]:
+    """The broker bucket: batch objects by topic, all objects, all bytes, batch bytes by topic (minio SDK). The
+    batch objects count those the broker retention has ``deleted`` too: between two listings, what was produced."""
     store = ObjectStore(settings)
-    batches, objects, size, batch_bytes = Counter(), 0, 0, Counter()
+    batches, objects, size, batch_bytes = Counter(deleted or {}), 0, 0, Counter()
     for o in store.client.list_objects(f"{settings.s3_bucket}{BROKER_BUCKET_SUFFIX}", recursive=True):
         objects, size = objects + 1, size + (o.size or 0)
         if match := TOPIC.search(o.object_name):

@@ -111,3 +111,21 @@ async def test_a_worker_whose_table_directory_was_deleted_rebuilds_every_job(api
 
     assert reads >= history
     assert answers == jobs
+
+
+async def test_workers_stopped_one_after_the_other_and_started_again_replay_nothing(api, settings, workers):
+    """As `medialane up` stops and starts them. Each worker is dealt the partitions it held before
+    (adapters/stable_assignor.py), which its directory holds to the end: nothing was written while both were down,
+    so neither reads more than a record a partition (one not yet marked as held when it stopped)."""
+    history = await finished_jobs(api, 12)
+    await asyncio.sleep(1)
+    for worker in reversed(workers.children):
+        await asyncio.to_thread(worker.stop)
+    offsets = [log_size(worker) for worker in workers.children]
+    await asyncio.to_thread(workers.start)
+
+    jobs = [await poll_job(api, job["job_id"], timeout=60) for job in history]
+    reads = [status_reads_since(worker, offset) for worker, offset in zip(workers.children, offsets)]
+
+    assert all(count <= settings.topic_partitions for count in reads), reads
+    assert jobs == history
