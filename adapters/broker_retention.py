@@ -22,13 +22,11 @@ no longer hold it back (Kafka forgets such offsets too).
 
 from __future__ import annotations
 
-import itertools
 import json
 import logging
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
@@ -77,15 +75,14 @@ def rule_of(config: dict[str, str]) -> Rule:
     return Rule(None if retention_ms < 0 else timedelta(milliseconds=retention_ms))
 
 
-def expired(batches: Iterable[Batch], floor: int | None, rule: Rule, now: datetime, grace: timedelta) -> list[Batch]:
+def expired(batches: list[Batch], floor: int | None, rule: Rule, now: datetime, grace: timedelta) -> list[Batch]:
     """The batches (oldest first, as listed) that may go: every record read by every group (below ``floor``, the
     lowest committed offset; None: no group reads it) and ``grace`` old, or past the retention. Stops at the
-    first batch kept, so that what stays is always one unbroken tail; the newest batch always stays. Reads
-    ``batches`` no further than the batch after the first one kept (a listing stops there)."""
+    first batch kept, so that what stays is always one unbroken tail; the newest batch always stays."""
     if rule.compacted:
         return []
     gone = []
-    for batch, following in itertools.pairwise(batches):
+    for batch, following in zip(batches, batches[1:]):
         read_by_all = floor is not None and following.base_offset <= floor and batch.written <= now - grace
         too_old = rule.retention is not None and batch.written <= now - rule.retention
         if not (read_by_all or too_old):
@@ -188,9 +185,8 @@ class BrokerRetention:
         return deleted
 
     def cut(self, topic: str, partition: int, floor: int | None, rule: Rule, now: datetime) -> int:
-        listed: list[Batch] = []
-        gone = expired(self.listing(topic, partition, listed), floor, rule, now, self.grace)
-        # What ``expired`` read past the batches it let go: the first two kept.
+        listed = self.listed(topic, partition, floor, rule, now)
+        gone = expired(listed, floor, rule, now, self.grace)
         kept = listed[len(gone):]
         self.waiting |= floor is not None and len(kept) > 1 and kept[1].base_offset <= floor
         if kept and rule.retention is not None:
@@ -205,10 +201,19 @@ class BrokerRetention:
         self.deleted[topic] += len(gone) - len(errors)
         return len(gone) - len(errors)
 
-    def listing(self, topic: str, partition: int, into: list[Batch]) -> Iterator[Batch]:
-        """The partition's batches, oldest first, each also kept in ``into``; the SDK lists page by page, as far
-        as it is read (the listing is the cost that grows with the partition)."""
+    def listed(self, topic: str, partition: int, floor: int | None, rule: Rule, now: datetime) -> list[Batch]:
+        """The partition's batches, oldest first, up to the first two that must stay (the listing is the cost
+        that grows with the partition, so it stops there)."""
+        batches, kept = [], 0
+        if rule.compacted:
+            return batches
         for obj in self.client.list_objects(self.bucket, prefix=batch_prefix(topic, partition), recursive=True):
             name = obj.object_name.rsplit("/", 1)[-1]
-            into.append(Batch(obj.object_name, int(name.split(".", 1)[0]), obj.last_modified))
-            yield into[-1]
+            batch = Batch(obj.object_name, int(name.split(".", 1)[0]), obj.last_modified)
+            batches.append(batch)
+            consumed = floor is not None and batch.base_offset <= floor and batch.written <= now - self.grace
+            old = rule.retention is not None and batch.written <= now - rule.retention
+            kept = 0 if consumed or old else kept + 1
+            if kept >= 2:
+                break
+        return batches

@@ -114,9 +114,8 @@ async def read(settings, topic: str, count: int, group: str | None = None, commi
         await consumer.stop()
 
 
-def stored_offsets(store: ObjectStore, bucket: str, topic: str, partition: int = 0) -> list[int]:
-    names = [o.object_name for o in store.client.list_objects(bucket, prefix=batch_prefix(topic, partition),
-                                                              recursive=True)]  # fmt: skip
+def stored_offsets(store: ObjectStore, bucket: str, topic: str) -> list[int]:
+    names = [o.object_name for o in store.client.list_objects(bucket, prefix=batch_prefix(topic, 0), recursive=True)]
     return [int(name.rsplit("/", 1)[-1].split(".")[0]) for name in names]
 
 
@@ -170,7 +169,7 @@ async def test_the_running_stack_keeps_its_work_topics_to_what_is_still_being_re
     store, bucket = ObjectStore(stack.settings), f"{stack.settings.s3_bucket}{BROKER_BUCKET_SUFFIX}"
 
     def kept() -> int:
-        return sum(len(stored_offsets(store, bucket, t.name, p)) for t in (JOBS, STATUS)
+        return sum(len(stored_offsets_of(store, bucket, t.name, p)) for t in (JOBS, STATUS)
                    for p in range(settings.topic_partitions))  # fmt: skip
 
     async with asyncio.timeout(60):
@@ -179,6 +178,10 @@ async def test_the_running_stack_keeps_its_work_topics_to_what_is_still_being_re
             await asyncio.sleep(0.5)
     assert stack.retention.deleted[JOBS.name] > 0 and stack.retention.deleted[STATUS.name] > 0
     assert [await poll_job(api, job_id) for job_id in job_ids] == jobs
+
+
+def stored_offsets_of(store: ObjectStore, bucket: str, topic: str, partition: int) -> list[str]:
+    return list(store.client.list_objects(bucket, prefix=batch_prefix(topic, partition), recursive=True))
 
 
 async def test_the_phash_topic_is_cut_below_every_workers_last_snapshot_and_a_new_replica_has_every_hash(
@@ -198,7 +201,7 @@ async def test_the_phash_topic_is_cut_below_every_workers_last_snapshot_and_a_ne
 
     def cut_to_newest() -> bool:
         groups = {name.split("/")[4] for name in stack.retention.groups.committed if f"/offsets/{PHASH.name}/" in name}
-        kept = [stored_offsets(store, bucket, PHASH.name, p) for p in range(settings.topic_partitions)]
+        kept = [stored_offsets_of(store, bucket, PHASH.name, p) for p in range(settings.topic_partitions)]
         return snapshot_groups <= groups and all(len(batches) <= 1 for batches in kept)
 
     async with asyncio.timeout(60):

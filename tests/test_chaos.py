@@ -26,7 +26,7 @@ from adapters.kafka import create_topics, end_offsets
 from adapters.objects import ObjectStore
 from compose.embedded import EmbeddedPipeline, http_status
 from compose.supervisor import Supervisor
-from conftest import SAMPLES, commit
+from conftest import SAMPLES
 from ingest import jobs, keys
 from ingest.app import create_app
 from isolated_stack import isolated_settings
@@ -151,11 +151,18 @@ async def listed(api: aiohttp.ClientSession) -> list[str]:
 AUDIT_GROUP = "chaos-audit"
 
 
-async def hold(settings, topic: str) -> None:
+async def hold(bootstrap: str, partitions: int, topic: str) -> None:
     """Commits ``topic``'s end offsets under the audit group, as a subscriber would: the embedded broker's
     retention then keeps every record published from now on until the audit reads them (``topic_records``)."""
-    tps = [TopicPartition(topic, p) for p in range(settings.topic_partitions)]
-    await commit(settings, AUDIT_GROUP, await end_offsets(settings.kafka_bootstrap, tps))
+    tps = [TopicPartition(topic, p) for p in range(partitions)]
+    ends = await end_offsets(bootstrap, tps)
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=AUDIT_GROUP, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        consumer.assign(tps)
+        await consumer.commit(ends)
+    finally:
+        await consumer.stop()
 
 
 async def topic_records(bootstrap: str, partitions: int, topic: str) -> dict[str, list[dict]]:
@@ -194,7 +201,7 @@ async def test_the_pipeline_heals_from_a_worker_broker_and_object_store_kill_und
     async with aiohttp.ClientSession(base_url=base + "/", headers={"X-API-Key": raw_key}, timeout=timeout) as api:
         await ready(base, RECOVERY_BOUND)
         for topic in ("medialane.metadata", "medialane.jobs"):
-            await hold(settings, topic)
+            await hold(settings.kafka_bootstrap, settings.topic_partitions, topic)
         load, stopping = Load(api), asyncio.Event()
         running = asyncio.create_task(load.run(stopping))
         windows: dict[str, tuple[float, float]] = {}
