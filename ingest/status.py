@@ -124,6 +124,8 @@ class StatusWatcher:
         self.watched: dict[str, tuple[JobView, asyncio.Future[JobView]]] = {}
         self.ended: OrderedDict[str, JobView] = OrderedDict()
         self.queued: OrderedDict[str, JobView] = OrderedDict()
+        # The status topic is read beside medialane.deletions: a deleted job's events can still come after.
+        self.deleted: OrderedDict[str, None] = OrderedDict()
         self.task: asyncio.Task | None = None
 
     async def start(self) -> None:
@@ -170,6 +172,9 @@ class StatusWatcher:
         """A deleted job: neither remembered as queued nor as ended any more."""
         self.queued.pop(job_id, None)
         self.ended.pop(job_id, None)
+        self.deleted[job_id] = None
+        if len(self.deleted) > REMEMBERED:
+            self.deleted.popitem(last=False)
 
     async def _follow(self) -> None:
         async for record in self.consumer:
@@ -180,6 +185,8 @@ class StatusWatcher:
             try:
                 event = StatusEvent.model_validate_json(record.value)
             except ValueError:
+                continue
+            if job_id in self.deleted:
                 continue
             if event.status is Status.QUEUED and event.ops is not None and job_id not in self.queued:
                 self.remember_queued(fold(None, event))

@@ -10,6 +10,7 @@ from typing import Any
 
 from pydantic import Field
 
+from schemas.deletion import JobDeleted
 from schemas.messages import Message, UniquifyJob, WebhookOrder, WebhookView
 from schemas.views import JobView
 
@@ -56,5 +57,8 @@ class Table:
 STATUS = Table("status", JobView, "JobView by job id, folded from medialane.status.")
 UNIQUIFY = Table("uniquify", Ledger, "Each uniquification job's ledger by job id, folded from medialane.uniquify.copies.")
 WEBHOOKS = Table("webhooks", Delivery, "Each webhook delivery by job id, folded from medialane.webhooks; kept once done.")
+# Kept for good, a small entry per deleted job: the status topic is read beside medialane.deletions, so a job's
+# status events can come after its deletion, and would otherwise bring the deleted job back into the table.
+DELETED = Table("deleted", JobDeleted, "Each deleted job by job id, from medialane.deletions.")
 
-TABLES = (STATUS, UNIQUIFY, WEBHOOKS)
+TABLES = (STATUS, UNIQUIFY, WEBHOOKS, DELETED)

@@ -20,12 +20,15 @@ from sink.webhooks import needs_order, order
 def register(app: WorkerApp) -> None:
     courier = app.courier
     table = app.table_of(tables.STATUS)
+    deleted = app.table_of(tables.DELETED)
     documents = ResultDocuments(app.store)
 
     @app.agent(app.topic_of(topics.STATUS))
     async def record_status(stream):
         async for _, status in courier.messages(stream, StatusEvent):
             key = status.job_id.encode()
+            if key in deleted:
+                continue
             current = table.get(key)
             view = fold(JobView.model_validate_json(current) if current is not None else None, status)
             table[key] = view.model_dump_json().encode()
@@ -33,8 +36,11 @@ def register(app: WorkerApp) -> None:
                 full = await documents.with_documents(view)
                 await courier.publish(topics.WEBHOOKS, view.job_id, WebhookEvent(event=order(full)))
 
-    # Deletion: medialane.deletions is keyed and partitioned like the table, so the job's entry is on this worker.
+    # Deletion: medialane.deletions is keyed and partitioned like the tables, so the job's entries are on this
+    # worker. The deletion is kept: the job's status events may still come (record_status may lag behind).
     @app.agent(app.topic_of(topics.DELETIONS))
     async def forget_deleted_jobs(stream):
         async for _, deletion in courier.messages(stream, JobDeleted):
-            table.pop(deletion.job_id.encode(), None)
+            key = deletion.job_id.encode()
+            deleted[key] = deletion.model_dump_json().encode()
+            table.pop(key, None)

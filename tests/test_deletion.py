@@ -8,12 +8,18 @@ import random
 
 import aiohttp
 import pytest
+from aiokafka.partitioner import DefaultPartitioner
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 from PIL import Image
 
 from adapters.objects import ObjectStore
-from conftest import poll_job
+from conftest import poll_job, produce
+from ingest.status import StatusWatcher
+from schemas.deletion import JobDeleted
+from schemas.job_state import queued
+from schemas.messages import JobRecord, Op, new_job_id, utcnow
+from schemas.topics import DELETIONS, STATUS
 from test_rejections import expect_error
 
 
@@ -93,6 +99,36 @@ async def test_a_deleted_hash_stays_out_of_search_when_the_same_image_comes_agai
     async with api.get(f"/v1/jobs/{job_id}/similar") as response:
         await expect_error(response, 404, "job_not_found")
     assert await similar_job_ids(api, phash) == []
+
+
+async def test_the_watcher_never_brings_back_a_job_whose_deletion_it_read_first(stack, settings):
+    """Ingest's watcher reads medialane.status beside medialane.deletions: a deleted job's late queued event
+    (a stage redelivering it) must not make this process answer for the job again."""
+    watcher = StatusWatcher(settings)
+    await watcher.start()
+    try:
+        gone = new_job_id()
+        partitions = list(range(settings.topic_partitions))
+
+        def partition_of(job_id: str) -> int:
+            return DefaultPartitioner()(job_id.encode(), partitions, partitions)
+
+        # On gone's partition, so that the watcher reads it after gone's late event.
+        later = next(job_id for job_id in iter(new_job_id, None) if partition_of(job_id) == partition_of(gone))
+        deletion = JobDeleted(job_id=gone, owner="k", deleted_at=utcnow())
+        await produce(settings, DELETIONS.name, deletion.model_dump_json().encode(), gone.encode())
+        async with asyncio.timeout(20):
+            while gone not in watcher.deleted:
+                await asyncio.sleep(0.05)
+        for job_id in (gone, later):
+            event = queued(JobRecord(job_id=job_id, ops=[Op.METADATA], created_at=utcnow(), owner="k"))
+            await produce(settings, STATUS.name, event.model_dump_json().encode(), job_id.encode())
+        async with asyncio.timeout(20):
+            while later not in watcher.queued:
+                await asyncio.sleep(0.05)
+        assert gone not in watcher.queued
+    finally:
+        await watcher.stop()
 
 
 async def test_a_running_job_is_refused_until_it_ends(api, settings):
