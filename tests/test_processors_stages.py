@@ -153,6 +153,8 @@ async def test_a_job_runs_every_op_in_one_hop_and_ends_with_each_outcome(app):
         assert outcomes[op] == {"status": "completed", "error": None, "object_key": result_key(job_id, op),
                                 "size": len(stored)}  # fmt: skip
     assert ended(sent).get("result") is None
+    # The end names the owner and ops as well: a reader that missed the earlier events still folds an owned job.
+    assert (ended(sent)["owner"], ended(sent)["ops"]) == ("key1", ["metadata", "phash", "strip"])
 
 
 async def test_a_redelivered_job_publishes_its_results_with_the_same_event_ids(app):
