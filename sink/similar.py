@@ -23,6 +23,7 @@ import time
 
 import numpy as np
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.errors import KafkaError
 from pydantic import ValidationError
 
 from adapters.kafka import APP_ID, end_offsets
@@ -217,8 +218,13 @@ class ReplicaFollower:
                 snapshot = await asyncio.to_thread(self.replica.snapshot)
                 await asyncio.to_thread(self.store.put_bytes, SNAPSHOT_KEY, snapshot)
                 # Committed once the snapshot is stored: a replica restored from the newest snapshot (any
-                # worker's) needs the topics from offsets no lower than the lowest worker's last snapshot.
-                await consumer.commit(self._snapshot_offsets())
+                # worker's) needs the topics from offsets no lower than the lowest worker's last snapshot. A
+                # commit that fails (the broker restarting) leaves the older, lower one: the follower goes on.
+                try:
+                    await consumer.commit(self._snapshot_offsets())
+                except KafkaError as exc:
+                    log.warning("pHash replica: snapshot offsets not committed (%s); the next snapshot will",
+                                type(exc).__name__)  # fmt: skip
                 last_snapshot, changed = time.monotonic(), False
 
     def _snapshot_offsets(self) -> dict[TopicPartition, int]:
