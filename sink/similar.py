@@ -221,15 +221,13 @@ class ReplicaFollower:
                 # worker's) needs the topics from offsets no lower than the lowest worker's last snapshot. A
                 # commit that fails (the broker restarting) leaves the older, lower one: the follower goes on.
                 try:
-                    await consumer.commit(self._snapshot_offsets())
+                    # Every partition's position, not only those the snapshot names: a replica restored from it
+                    # reads the others from their earliest offset, which the retention must keep.
+                    await consumer.commit({tp: await consumer.position(tp) for tp in partitions})
                 except KafkaError as exc:
                     log.warning("pHash replica: snapshot offsets not committed (%s); the next snapshot will",
                                 type(exc).__name__)  # fmt: skip
                 last_snapshot, changed = time.monotonic(), False
-
-    def _snapshot_offsets(self) -> dict[TopicPartition, int]:
-        return {TopicPartition(topic.name, p): offset for topic in (PHASH, DELETIONS)
-                for p, offset in self._offsets_of(topic.name).items()}  # fmt: skip
 
     def _offsets_of(self, topic: str) -> dict[int, int]:
         return self.replica.offsets if topic == PHASH.name else self.replica.deletion_offsets
