@@ -36,9 +36,7 @@ class DueIndex:
             heapq.heapify(self._heap)
 
     def rebuild(self, items: Iterable[tuple[bytes, bytes]], due_of: DueOf) -> None:
-        self._entries = {key: due for key, value in items if (due := due_of(value)) is not None}
-        self._heap = [(at, key) for key, (at, _) in self._entries.items()]
-        heapq.heapify(self._heap)
+        rebuild_all(items, [(self, due_of)])
 
     def pop_due(self, now: float, partitions: set[int]) -> list[bytes]:
         """The keys of ``partitions`` due at ``now``, removed from the index; those of other partitions stay."""
@@ -56,3 +54,17 @@ class DueIndex:
         for item in kept:
             heapq.heappush(self._heap, item)
         return found
+
+
+def rebuild_all(items: Iterable[tuple[bytes, bytes]], indexes: list[tuple[DueIndex, DueOf]]) -> None:
+    """Every index over one table, replaced by what the table holds, in one read of the table: a table kept for a
+    day is read once per start, and the ``due_of``s of one table may share the parse of each value."""
+    entries: list[dict[bytes, tuple[float, int]]] = [{} for _ in indexes]
+    for key, value in items:
+        for found, (_, due_of) in zip(entries, indexes):
+            if (due := due_of(value)) is not None:
+                found[key] = due
+    for found, (index, _) in zip(entries, indexes):
+        index._entries = found
+        index._heap = [(at, key) for key, (at, _) in found.items()]
+        heapq.heapify(index._heap)

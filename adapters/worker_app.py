@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import atexit
 import logging
+import time
 from collections import Counter
 from functools import cached_property
 
@@ -18,7 +19,7 @@ from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread, Consumer, T
 from mode.utils.queues import FlowControlEvent
 
 from adapters.courier import Courier
-from adapters.due import DueIndex, DueOf
+from adapters.due import DueIndex, DueOf, rebuild_all
 from adapters.exiftool import ExifTool
 from adapters.kafka import APP_ID, compression_type, end_offsets
 from adapters.objects import ObjectStore
@@ -116,17 +117,24 @@ class WorkerApp(faust.App):
 
     def due_index(self, contract: Table, due_of: DueOf, name: str = "due") -> DueIndex:
         """This app's index ``name`` over the table of ``contract`` (adapters/due.py), rebuilt from the table with
-        ``due_of`` after every recovery: one read of the table per start or rebalance, not per timer tick."""
-        key = (contract.name, name)
-        if key not in self._due_indexes:
-            index = self._due_indexes[key] = DueIndex()
-            table = self.table_of(contract)
+        ``due_of`` after every recovery: one read of the table per start or rebalance for all its indexes, not per
+        timer tick."""
+        indexes = self._due_indexes.setdefault(contract.name, {})
+        if not indexes:
+            self.table_of(contract).on_recover(self._rebuild_indexes(contract))
+        if name not in indexes:
+            indexes[name] = (DueIndex(), due_of)
+        return indexes[name][0]
 
-            async def rebuild() -> None:
-                index.rebuild(table.items(), due_of)
+    def _rebuild_indexes(self, contract: Table):
+        async def rebuild() -> None:
+            started = time.perf_counter()
+            indexes = self._due_indexes[contract.name]
+            rebuild_all(self.table_of(contract).items(), list(indexes.values()))
+            log.info("table %s indexes rebuilt in %.3f s: %s", contract.name, time.perf_counter() - started,
+                     {name: len(index) for name, (index, _) in indexes.items()})  # fmt: skip
 
-            table.on_recover(rebuild)
-        return self._due_indexes[key]
+        return rebuild
 
     def active_partitions(self, contract: Topic) -> set[int]:
         """The partitions of the topic this worker owns (not those it keeps a standby table copy of)."""

@@ -213,13 +213,13 @@ async def test_a_job_without_a_webhook_orders_none(app, sent):
 async def test_a_deleted_job_stays_out_of_the_table_when_its_status_events_come_after_the_deletion(app):
     job_id = new_job_id()
     table = app.table_of(tables.STATUS)
-    await put(app, "sink.status.record_status", job_id, status_event(job_id, Status.QUEUED, ops=[Op.METADATA], owner="k"))
+    queued = status_event(job_id, Status.QUEUED, ops=[Op.METADATA], owner="k")
+    await put(app, "sink.status.record_status", job_id, queued)
     assert job_id.encode() in table
     await put(app, "sink.status.forget_deleted_jobs", job_id, JobDeleted(job_id=job_id, owner="k", deleted_at=T0))
     assert job_id.encode() not in table
     # record_status reads its topic beside medialane.deletions: it may fold the job's last events only now.
-    late = [status_event(job_id, Status.QUEUED, ops=[Op.METADATA], owner="k"),
-            ended(job_id, {Op.METADATA: OpOutcome(status=Status.COMPLETED, object_key="results/x", size=3)})]
+    late = [queued, ended(job_id, {Op.METADATA: OpOutcome(status=Status.COMPLETED, object_key="results/x", size=3)})]
     await put(app, "sink.status.record_status", job_id, *late)
     assert job_id.encode() not in table
     other = new_job_id()

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from adapters.due import HEAP_SLACK, DueIndex
+from adapters.due import HEAP_SLACK, DueIndex, rebuild_all
 from schemas.messages import ErrorInfo, UniquifyJob, UniquifySource, WebhookAttempt, WebhookOrder, WebhookView
 from schemas.tables import Delivery, FailedCopy, Ledger, MadeCopy
 from schemas.uniquify import UniquifyParams
@@ -53,6 +53,23 @@ def test_rebuild_replaces_the_index_with_what_the_table_holds():
     index.rebuild([(b"x", b"5"), (b"y", b"never")], lambda v: (float(v), 2) if v.isdigit() else None)
     assert index.pop_due(10.0, {0, 2}) == [b"x"]
     assert len(index) == 0
+
+
+def test_the_indexes_of_one_table_are_rebuilt_in_one_read_of_it():
+    reads, first, second = [], DueIndex(), DueIndex()
+
+    def table():
+        for item in [(b"x", b"5"), (b"y", b"50")]:
+            reads.append(item[0])
+            yield item
+
+    def only_five(value: bytes) -> tuple[float, int] | None:
+        return (float(value) * 2, 1) if value == b"5" else None
+
+    rebuild_all(table(), [(first, lambda value: (float(value), 0)), (second, only_five)])
+    assert reads == [b"x", b"y"]
+    assert first.pop_due(60.0, {0}) == [b"x", b"y"]
+    assert second.pop_due(60.0, {1}) == [b"x"] and len(second) == 0
 
 
 def job() -> UniquifyJob:
@@ -105,3 +122,17 @@ def test_a_delivery_given_up_without_an_attempt_is_pruned_after_its_order():
     unsigned = WebhookAttempt(at=T0, error=ErrorInfo(code="webhook_unsigned", message="no key"))
     assert webhook_stage.prune_at(delivery(), timedelta(seconds=KEEP)) == T0.timestamp() + KEEP
     assert webhook_stage.prune_at(delivery(attempts=[unsigned]), timedelta(seconds=KEEP)) == T0.timestamp() + KEEP
+
+
+def test_the_indexes_read_a_delivery_without_its_document_as_they_read_it_whole():
+    attempt = WebhookAttempt(at=T0 + timedelta(seconds=40), status_code=500)
+    big = {"status": "completed", "result": {"metadata": {f"Tag{i}": "x" * 50 for i in range(500)}}}
+    for state in ({"next_attempt_at": T0 + timedelta(seconds=30)}, {"attempts": [attempt]}, {}):
+        whole = delivery(**state).model_copy(update={"order": delivery().order.model_copy(update={"document": big})})
+        value = whole.model_dump_json().encode()
+        times = webhook_stage.delivery_times(value)
+        assert not hasattr(times.order, "document")
+        assert webhook_stage.attempt_at(times) == webhook_stage.attempt_at(whole)
+        keep = timedelta(seconds=KEEP)
+        assert webhook_stage.prune_at(times, keep) == webhook_stage.prune_at(whole, keep)
+        assert times.partition == whole.partition
