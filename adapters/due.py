@@ -32,11 +32,12 @@ class DueIndex:
         self._entries[key] = due
         heapq.heappush(self._heap, (due[0], key))
         if len(self._heap) > 2 * len(self._entries) + HEAP_SLACK:
-            self._heap = [(at, key) for key, (at, _) in self._entries.items()]
-            heapq.heapify(self._heap)
+            self._replace(self._entries)
 
-    def rebuild(self, items: Iterable[tuple[bytes, bytes]], due_of: DueOf) -> None:
-        rebuild_all(items, [(self, due_of)])
+    def _replace(self, entries: dict[bytes, tuple[float, int]]) -> None:
+        self._entries = entries
+        self._heap = [(at, key) for key, (at, _) in entries.items()]
+        heapq.heapify(self._heap)
 
     def pop_due(self, now: float, partitions: set[int]) -> list[bytes]:
         """The keys of ``partitions`` due at ``now``, removed from the index; those of other partitions stay."""
@@ -65,6 +66,4 @@ def rebuild_all(items: Iterable[tuple[bytes, bytes]], indexes: list[tuple[DueInd
             if (due := due_of(value)) is not None:
                 found[key] = due
     for found, (index, _) in zip(entries, indexes):
-        index._entries = found
-        index._heap = [(at, key) for key, (at, _) in found.items()]
-        heapq.heapify(index._heap)
+        index._replace(found)

@@ -164,17 +164,13 @@ class StatusWatcher:
             self.watched.pop(view.job_id, None)
 
     def remember_queued(self, view: JobView) -> None:
-        self.queued[view.job_id] = view
-        if len(self.queued) > REMEMBERED:
-            self.queued.popitem(last=False)
+        remember(self.queued, view.job_id, view)
 
     def forget(self, job_id: str) -> None:
         """A deleted job: neither remembered as queued nor as ended any more."""
         self.queued.pop(job_id, None)
         self.ended.pop(job_id, None)
-        self.deleted[job_id] = None
-        if len(self.deleted) > REMEMBERED:
-            self.deleted.popitem(last=False)
+        remember(self.deleted, job_id, None)
 
     async def _follow(self) -> None:
         async for record in self.consumer:
@@ -198,7 +194,12 @@ class StatusWatcher:
             view = fold(view, event)
             self.watched[job_id] = (view, future)
             if view.status.terminal and not future.done():
-                self.ended[job_id] = view
-                if len(self.ended) > REMEMBERED:
-                    self.ended.popitem(last=False)
+                remember(self.ended, job_id, view)
                 future.set_result(view)
+
+
+def remember(jobs: OrderedDict, job_id: str, value) -> None:
+    """``value`` kept for ``job_id`` among the last ``REMEMBERED`` jobs, the oldest forgotten first."""
+    jobs[job_id] = value
+    if len(jobs) > REMEMBERED:
+        jobs.popitem(last=False)

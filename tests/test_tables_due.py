@@ -50,7 +50,7 @@ def test_the_heap_of_a_key_updated_forever_stays_bounded():
 def test_rebuild_replaces_the_index_with_what_the_table_holds():
     index = DueIndex()
     index.set(b"stale", (1.0, 0))
-    index.rebuild([(b"x", b"5"), (b"y", b"never")], lambda v: (float(v), 2) if v.isdigit() else None)
+    rebuild_all([(b"x", b"5"), (b"y", b"never")], [(index, lambda v: (float(v), 2) if v.isdigit() else None)])
     assert index.pop_due(10.0, {0, 2}) == [b"x"]
     assert len(index) == 0
 
