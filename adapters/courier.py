@@ -6,8 +6,11 @@ reason and the stage moves on, so one bad message never blocks a partition.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable
+from contextvars import ContextVar
 from typing import Any, TypeVar
 
 import faust
@@ -27,6 +30,30 @@ log = logging.getLogger(__name__)
 
 M = TypeVar("M", bound=Message)
 DEAD_LETTER_PAYLOAD_LIMIT = 64 * 1024
+# How long publishes may be held back (Courier.holding): a short job's status events then go out together
+# with its end, and a long one shows it is being processed this soon.
+HOLD_SECONDS = 0.5
+
+
+class _Held:
+    """What one block publishes, held back in order until released."""
+
+    def __init__(self, send: Callable[[Topic, str, bytes], Any]) -> None:
+        self.send = send
+        self.pending: list[tuple[Topic, str, bytes]] = []
+        self.released = False
+        self.lock = asyncio.Lock()
+
+    async def release(self) -> None:
+        # Under the lock, so that the timer's release and the job's end never send out of order; what is
+        # published while this sends joins the queue, and only an empty queue ends the hold.
+        async with self.lock:
+            while self.pending:
+                await self.send(*self.pending.pop(0))
+            self.released = True
+
+
+_HELD: ContextVar[_Held | None] = ContextVar("held", default=None)
 
 
 class Courier:
@@ -37,7 +64,35 @@ class Courier:
         self.partitions = partitions
 
     async def publish(self, topic: Topic, job_id: str, message: Message) -> None:
-        await self.topic_of(topic).send(key=job_id.encode(), value=message.model_dump_json().encode())
+        value = message.model_dump_json().encode()
+        held = _HELD.get()
+        if held is not None and not held.released:
+            held.pending.append((topic, job_id, value))
+            return
+        await self._send(topic, job_id, value)
+
+    async def _send(self, topic: Topic, job_id: str, value: bytes) -> None:
+        await self.topic_of(topic).send(key=job_id.encode(), value=value)
+
+    @contextlib.asynccontextmanager
+    async def holding(self, seconds: float = HOLD_SECONDS) -> AsyncIterator[None]:
+        """Holds back what the block publishes (its tasks included), in order, until it ends or ``seconds`` pass.
+
+        Jobs that end within the hold publish their queued, processing and terminal events and their results
+        together: one produce request, one batch per partition (one object on the embedded broker) where each
+        job made two or more, and every reader of a topic reads it once. A block left by an exception publishes
+        nothing it held: its messages were not acknowledged, and are taken again."""
+        held = _Held(self._send)
+        token = _HELD.set(held)
+        loop = asyncio.get_running_loop()
+        releasing: list[asyncio.Task] = []
+        timer = loop.call_later(seconds, lambda: releasing.append(loop.create_task(held.release())))
+        try:
+            yield
+        finally:
+            _HELD.reset(token)
+            timer.cancel()
+        await held.release()
 
     async def messages(self, stream, model: type[M]) -> AsyncIterator[tuple[Any, M]]:
         """Each event of ``stream`` with its value as ``model``; one that does not validate is dead-lettered
@@ -46,6 +101,15 @@ class Courier:
             message = await self.decode(event, model)
             if message is not None:
                 yield event, message
+
+    async def batches(self, stream, model: type[M], size: int, within: float) -> AsyncIterator[list[M]]:
+        """The messages of ``stream`` as ``model``, up to ``size`` at a time: those that came within ``within``
+        seconds of each other. Each is acknowledged once its batch's block is done; one that does not validate
+        is dead-lettered and left out."""
+        async for events in stream.take_events(size, within):
+            decoded = [await self.decode(event, model) for event in events]
+            if taken := [message for message in decoded if message is not None]:
+                yield taken
 
     async def decode(self, event, model: type[M]) -> M | None:
         """The event's value as ``model``, or None after dead-lettering it."""

@@ -12,7 +12,8 @@ no timeout on a call (nor on its start-up ``-ver``) and can only be killed throu
 here every read has a deadline, and a hung or crashed process is killed with its process group and
 restarted on the next call.
 
-Not thread-safe: one caller at a time, which is what one instance per worker process gives.
+One instance per worker process, shared by the jobs it runs at once: one read and one write at a time,
+each process held by a lock for the whole exchange (and a read's for the block of ``reading``).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ import shutil
 import signal
 import subprocess
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
@@ -64,6 +66,8 @@ class ExifTool:
         env = _with_tcmalloc(os.environ)
         self._reader = KeptOpen(["perl", *include, str(READER)], timeout, env)
         self._writer = KeptOpen([script, "-stay_open", "True", "-@", "-"], timeout, env)
+        self._reading = threading.Lock()
+        self._writing = threading.Lock()
         try:
             self.version = self._reader.execute("-ver").strip()
         except BaseException:
@@ -94,23 +98,24 @@ class ExifTool:
         with open(path, "xb") as f:
             f.write(data)
         try:
-            answer = self._reader.send(path)
-            waiting = True
-            parsed: dict[str, Any] = {}
+            with self._reading:
+                answer = self._reader.send(path)
+                waiting = True
+                parsed: dict[str, Any] = {}
 
-            def tags() -> dict[str, Any]:
-                nonlocal waiting
-                if waiting:
-                    waiting = False
-                    parsed.update(_parse_json(self._reader.receive(answer)))
-                return parsed
+                def tags() -> dict[str, Any]:
+                    nonlocal waiting
+                    if waiting:
+                        waiting = False
+                        parsed.update(_parse_json(self._reader.receive(answer)))
+                    return parsed
 
-            try:
-                yield tags
-            finally:
-                if waiting:
-                    with contextlib.suppress(ExtractFailed):
-                        self._reader.receive(answer)
+                try:
+                    yield tags
+                finally:
+                    if waiting:
+                        with contextlib.suppress(ExtractFailed):
+                            self._reader.receive(answer)
         finally:
             os.unlink(path)
 
@@ -132,7 +137,8 @@ class ExifTool:
         with open(source, "xb") as f:
             f.write(data)
         try:
-            self._writer.execute(*args, "-o", target, source)
+            with self._writing:
+                self._writer.execute(*args, "-o", target, source)
             with open(target, "rb") as f:
                 return f.read()
         except FileNotFoundError:

@@ -36,6 +36,10 @@ ROCKSDB_OPTIONS = {"write_buffer_size": 4 << 20, "max_write_buffer_number": 2, "
 # A standby's changelog records reach its local store one by one (Faust's default waits for 1,000), so a worker
 # killed at any moment has on disk everything it had read and replays nothing twice.
 STANDBY_BUFFER_SIZE = 1
+# A producer batch (one partition's records in one produce request) is cut at this many uncompressed bytes. At
+# aiokafka's 16 KiB a metadata document (~12 KiB) filled a batch alone, so the results of jobs finished together
+# still went one batch, and one object on the embedded broker, each.
+PRODUCER_BATCH_BYTES = 512 * 1024
 
 
 class FetchedHighwatersThread(AIOKafkaConsumerThread):
@@ -173,6 +177,7 @@ def create_app(settings: Settings) -> WorkerApp:
         PartitionAssignor=StableAssignor if settings.table_standby_replicas == 0 else PartitionAssignor,
         producer_acks=-1,
         producer_linger_ms=settings.kafka_linger_ms,
+        producer_max_batch_size=PRODUCER_BATCH_BYTES,
         producer_compression_type=compression_type(settings),
         web_bind=settings.worker_bind,
         web_host=settings.worker_host,

@@ -5,6 +5,7 @@ ends the job with each op's outcome. A job whose original cannot be had fails wi
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterator
 
 from adapters.objects import original_key
 from adapters.urlguard import fetch
@@ -16,6 +17,13 @@ from schemas.job_state import ended
 from schemas.messages import JobRequest, MediaReady, RemoteUrl, Upload
 from schemas.topics import JOBS, STATUS
 
+# Jobs are taken in batches and run together: their object-store calls and decoders overlap (exiftool takes
+# them one at a time), and what they publish goes out in one produce request per partition, one batch object
+# on the embedded broker where each job made its own. A batch runs in groups whose originals fit in memory.
+JOB_BATCH = 16
+JOB_BATCH_WITHIN = 0.05
+ORIGINALS_IN_MEMORY = 256 * 1024 * 1024
+
 
 def register(app: WorkerApp) -> None:
     courier = app.courier
@@ -23,18 +31,41 @@ def register(app: WorkerApp) -> None:
 
     @app.agent(app.topic_of(JOBS))
     async def run_jobs(stream):
-        async for _, request in courier.messages(stream, JobRequest):
-            await courier.report_taken(request)
-            try:
-                media, data = await ready_media(app, request)
-            except Exception as exc:  # noqa: BLE001 - every failure ends the job with its reason
-                await courier.report_failure(request.job_id, exc)
-                continue
-            outcomes = await stage.apply(media, data)
-            # The end names the job's owner and ops too: a reader that missed the job's earlier events (the
-            # embedded broker can lose a batch to a reader: docs/topics.md) still folds a whole, owned job.
-            end = ended(request.job_id, outcomes).model_copy(update={"owner": request.owner, "ops": request.ops})
-            await courier.publish(STATUS, request.job_id, end)
+        async for requests in courier.batches(stream, JobRequest, JOB_BATCH, JOB_BATCH_WITHIN):
+            async with courier.holding():
+                for group in in_memory_groups(requests, app.settings.max_upload_bytes, ORIGINALS_IN_MEMORY):
+                    await asyncio.gather(*(run_job(app, stage, request) for request in group))
+
+
+def in_memory_groups(requests: list[JobRequest], url_bytes: int, budget: int) -> Iterator[list[JobRequest]]:
+    """``requests`` in order, in groups whose originals together fit ``budget`` bytes (a URL's original counted
+    at ``url_bytes``, the most a fetch takes); a job larger than the budget is a group of its own."""
+    group: list[JobRequest] = []
+    held = 0
+    for request in requests:
+        size = request.source.size if isinstance(request.source, Upload) else url_bytes
+        if group and held + size > budget:
+            yield group
+            group, held = [], 0
+        group.append(request)
+        held += size
+    if group:
+        yield group
+
+
+async def run_job(app: WorkerApp, stage: OpsStage, request: JobRequest) -> None:
+    courier = app.courier
+    await courier.report_taken(request)
+    try:
+        media, data = await ready_media(app, request)
+    except Exception as exc:  # noqa: BLE001 - every failure ends the job with its reason
+        await courier.report_failure(request.job_id, exc)
+        return
+    outcomes = await stage.apply(media, data)
+    # The end names the job's owner and ops too: a reader that missed the job's earlier events (the
+    # embedded broker can lose a batch to a reader: docs/topics.md) still folds a whole, owned job.
+    end = ended(request.job_id, outcomes).model_copy(update={"owner": request.owner, "ops": request.ops})
+    await courier.publish(STATUS, request.job_id, end)
 
 
 async def ready_media(app: WorkerApp, request: JobRequest) -> tuple[MediaReady, bytes]:

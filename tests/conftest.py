@@ -149,6 +149,11 @@ async def file_server(files_port):
     async def sample(request: web.Request) -> web.StreamResponse:
         return web.FileResponse(SAMPLES / request.match_info["path"])
 
+    @routes.get("/slow/{seconds}/{path:.+}")
+    async def slow_sample(request: web.Request) -> web.StreamResponse:
+        await asyncio.sleep(float(request.match_info["seconds"]))
+        return web.FileResponse(SAMPLES / request.match_info["path"])
+
     @routes.get("/redirect-private")
     async def redirect_private(request: web.Request) -> web.StreamResponse:
         raise web.HTTPFound("http://10.0.0.1/x.jpg")

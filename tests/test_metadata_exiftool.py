@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -60,6 +61,26 @@ def test_a_read_left_by_its_block_does_not_reach_the_next_read(exiftool: ExifToo
         with exiftool.reading(_jpeg_with_comment("first"), "jpg"):
             raise CorruptMedia("refused while exiftool reads")
     assert exiftool.extract(_jpeg_with_comment("second"), "jpg")["File:Comment"]["val"] == "second"
+
+
+def test_reads_and_writes_from_many_threads_at_once_each_get_their_own_answer(exiftool: ExifTool) -> None:
+    # A worker runs the jobs of a batch together (processors/fetch.py), each op in a thread of its own.
+    words = [f"comment-{i}" for i in range(24)]
+
+    def read(word: str) -> str:
+        with exiftool.reading(_jpeg_with_comment(word), "jpg") as tags:
+            time.sleep(0.001)
+            return tags()["File:Comment"]["val"]
+
+    def rewrite(word: str) -> str:
+        written = exiftool.write(_jpeg_with_comment("old"), "jpg", f"-Comment={word}")
+        return exiftool.extract(written, "jpg")["File:Comment"]["val"]
+
+    with ThreadPoolExecutor(8) as threads:
+        read_back = list(threads.map(read, words))
+        rewritten = list(threads.map(rewrite, words))
+    assert read_back == words
+    assert rewritten == words
 
 
 def test_hung_exiftool_is_killed_and_the_next_call_works(tmp_path: Path, monkeypatch) -> None:

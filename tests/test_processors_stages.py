@@ -8,6 +8,7 @@ import asyncio
 import contextlib
 import hashlib
 import json
+import time
 from collections.abc import Iterator
 from typing import Any, NamedTuple
 from unittest.mock import patch
@@ -16,13 +17,14 @@ import faust
 import pytest
 
 import processors
-from adapters.courier import copy_partition
+from adapters.courier import HOLD_SECONDS, copy_partition
 from adapters.objects import copy_key, original_key, source_key
 from adapters.worker_app import WorkerApp, create_app
 from conftest import SAMPLES
 from media.phash import phash_image
 from media.uniquify import plan_copies
 from adapters.objects import result_key
+from processors.fetch import in_memory_groups
 from processors.ops import registry
 from schemas.messages import (
     CopyOrder, JobRequest, Message, MetadataResult, Op, PHashRecord, RemoteUrl, StatusEvent, StrippedFile,
@@ -45,6 +47,7 @@ class Sent(NamedTuple):
     key: str
     value: dict[str, Any]
     partition: int | None
+    at: float
 
 
 class Processed(faust.Sensor):
@@ -76,7 +79,7 @@ def capturing(app: WorkerApp) -> Iterator[list[Sent]]:
 
     def capture_to(topic: str):
         async def send(*, key: bytes, value: bytes, partition: int | None = None) -> None:
-            sent.append(Sent(topic, key.decode(), json.loads(value), partition))
+            sent.append(Sent(topic, key.decode(), json.loads(value), partition, time.monotonic()))
 
         return send
 
@@ -95,6 +98,19 @@ async def put(app: WorkerApp, agent: str, value: Message | bytes, key: str) -> l
         async with tested.test_context() as context:
             await context.put(raw, key=key.encode())
             await asyncio.wait_for(app.processed.done.wait(), timeout=60)
+    return sent
+
+
+async def put_together(app: WorkerApp, agent: str, messages: dict[str, Message]) -> list[Sent]:
+    """What ``agent`` publishes for several messages put at once (by key), in order, once each job has ended."""
+    [tested] = [found for name, found in app.agents.items() if name.endswith(f".{agent}")]
+    with capturing(app) as sent:
+        async with tested.test_context() as context:
+            for key, message in messages.items():
+                await context.put(message.model_dump_json().encode(), key=key.encode())
+            async with asyncio.timeout(60):
+                while len([s for s in sent if s.topic == STATUS.name and s.value["status"] not in ("queued", "processing")]) < len(messages):
+                    await asyncio.sleep(0.05)
     return sent
 
 
@@ -197,6 +213,65 @@ async def test_a_url_job_stores_the_fetched_original(app, file_server):
     data = CANON.read_bytes()
     assert await asyncio.to_thread(app.store.get_bytes, original_key(job_id)) == data
     assert PHashRecord.model_validate(sent[2].value).sha256 == hashlib.sha256(data).hexdigest()
+
+
+async def test_jobs_taken_together_each_end_with_their_own_outcome_and_events_in_order(app):
+    requests = {}
+    for data, ops in [(CANON.read_bytes(), [Op.METADATA, Op.PHASH]), (TRUNCATED, [Op.PHASH, Op.METADATA]),
+                      (NIKON.read_bytes(), [Op.STRIP])]:  # fmt: skip
+        job_id = new_job_id()
+        requests[job_id] = job(job_id, await stored_upload(app, job_id, data), *ops)
+
+    sent = await put_together(app, "run_jobs", requests)
+
+    canon, truncated, nikon = requests
+    def of(job_id: str) -> list[Sent]:
+        return [s for s in sent if s.key == job_id]
+
+    assert [s.topic for s in of(canon)] == [STATUS.name, STATUS.name, METADATA.name, PHASH.name, STATUS.name]
+    assert statuses(of(canon)) == [("queued", None), ("processing", None), ("completed", None)]
+    # One job's failure is its own: the others of its batch keep their results.
+    assert statuses(of(truncated)) == [("queued", None), ("processing", None), ("partial", "corrupt_media")]
+    assert [s.topic for s in of(nikon)] == [STATUS.name, STATUS.name, STRIPPED.name, STATUS.name]
+    assert ended(of(nikon))["status"] == "completed"
+    assert MetadataResult.model_validate(of(canon)[2].value).metadata == await asyncio.to_thread(
+        app.store.get_json, result_key(canon, Op.METADATA))  # fmt: skip
+
+
+def test_a_batch_runs_in_groups_whose_originals_fit_in_memory():
+    def upload_job(size: int) -> JobRequest:
+        upload = Upload(object_key="originals/x", size=size, sha256="0" * 64, mime="image/jpeg")
+        return job(new_job_id(), upload, Op.METADATA)
+
+    small, large, url = upload_job(40), upload_job(150), job(new_job_id(), RemoteUrl(url="http://x/y.jpg"), Op.PHASH)
+    batch = [small, small, large, url, small, upload_job(500), small]
+
+    groups = list(in_memory_groups(batch, url_bytes=60, budget=200))
+
+    # In order; a group holds at most the budget, but for a job that alone is larger.
+    assert groups == [[small, small], [large], [url, small], [batch[5]], [small]]
+
+
+async def test_a_short_job_publishes_its_events_together_and_a_long_one_shows_it_is_processing(app, file_server):
+    short, long = new_job_id(), new_job_id()
+    path = CANON.relative_to(SAMPLES)
+    pause, delay = HOLD_SECONDS / 2, HOLD_SECONDS + 1.5
+
+    sent = await put(app, "run_jobs", job(short, RemoteUrl(url=f"{file_server}/slow/{pause}/{path}"), Op.PHASH), short)
+    started = time.monotonic()
+    sent += await put(app, "run_jobs", job(long, RemoteUrl(url=f"{file_server}/slow/{delay}/{path}"), Op.PHASH), long)
+
+    # Held until the job ended: its events leave together, in one produce request, not its queued event first.
+    quick = [s for s in sent if s.key == short]
+    assert statuses(quick) == [("queued", None), ("processing", None), ("completed", None)]
+    assert quick[-1].at - quick[0].at < pause / 2
+    # The long one is shown processing once the hold is over, long before its end.
+    slow = [s for s in sent if s.key == long]
+    assert statuses(slow) == [("queued", None), ("processing", None), ("completed", None)]
+    taken, processing, *_, end = slow
+    assert HOLD_SECONDS - 0.1 < taken.at - started < HOLD_SECONDS + 0.5
+    assert processing.at - taken.at < 0.1
+    assert end.at - processing.at > delay - HOLD_SECONDS - 0.3
 
 
 async def test_a_url_to_a_file_no_op_of_the_job_takes_fails_the_job(app, file_server):
