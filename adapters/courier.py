@@ -75,8 +75,8 @@ class Courier:
         await self.topic_of(topic).send(key=job_id.encode(), value=value)
 
     @contextlib.asynccontextmanager
-    async def holding(self, seconds: float = HOLD_SECONDS) -> AsyncIterator[None]:
-        """Holds back what the block publishes (its tasks included), in order, until it ends or ``seconds`` pass.
+    async def holding(self) -> AsyncIterator[None]:
+        """Holds back what the block publishes (its tasks included), in order, until it ends or ``HOLD_SECONDS`` pass.
 
         Jobs that end within the hold publish their queued, processing and terminal events and their results
         together: one produce request, one batch per partition (one object on the embedded broker) where each
@@ -86,7 +86,7 @@ class Courier:
         token = _HELD.set(held)
         loop = asyncio.get_running_loop()
         releasing: list[asyncio.Task] = []
-        timer = loop.call_later(seconds, lambda: releasing.append(loop.create_task(held.release())))
+        timer = loop.call_later(HOLD_SECONDS, lambda: releasing.append(loop.create_task(held.release())))
         try:
             yield
         finally:

@@ -28,7 +28,7 @@ KINDS = ("seaweedfs", "tansu", "broker retention", "workers", "exiftool", "inges
 PIPELINE_KINDS = KINDS[:-1]
 
 
-def _stat(pid: int) -> tuple[int, float] | None:
+def process_stat(pid: int) -> tuple[int, float] | None:
     """(parent pid, CPU seconds of the process and of its reaped children)."""
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -40,7 +40,7 @@ def _stat(pid: int) -> tuple[int, float] | None:
 def _table() -> dict[int, tuple[int, float]]:
     table = {}
     for entry in os.listdir("/proc"):
-        if entry.isdigit() and (stat := _stat(int(entry))) is not None:
+        if entry.isdigit() and (stat := process_stat(int(entry))) is not None:
             table[int(entry)] = stat
     return table
 

@@ -17,7 +17,6 @@ import collections
 import gzip
 import io
 import os
-import subprocess
 import tempfile
 import threading
 import time
@@ -27,18 +26,14 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from adapters.objects import ObjectStore
-from compose.embedded import EmbeddedStack, wait_for
+from bench.pipeline_costs import process_stat
+from compose.embedded import BROKER_BUCKET_SUFFIX, EmbeddedStack
 from schemas.settings import Settings
 from tests.isolated_stack import isolated_settings
 
 DEBUG_PORT = 16062
 PROFILE_SECONDS = 6
 KEPT_BATCHES = 200
-
-
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _varint(data: bytes, i: int) -> tuple[int, int]:
@@ -141,11 +136,11 @@ def measured(mix: Mix, pid: int, start: int, count: int, label: str) -> None:
     profile: list[bytes] = []
     url = f"http://127.0.0.1:{DEBUG_PORT}/debug/pprof/profile?seconds={PROFILE_SECONDS}"
     sampler = threading.Thread(target=lambda: profile.append(urllib.request.urlopen(url).read()))
-    before, started = cpu_seconds(pid), time.perf_counter()
+    before, started = process_stat(pid)[1], time.perf_counter()
     sampler.start()
     mix.run(start, count)
     sampler.join()
-    spent = cpu_seconds(pid) - before
+    spent = process_stat(pid)[1] - before
     print(f"{label}: {count} jobs in {time.perf_counter() - started:.1f} s, SeaweedFS {spent / count * 1000:.2f} ms "
           f"of CPU a job")  # fmt: skip
     shares = profile_by_function(profile[0])
@@ -168,21 +163,15 @@ def main() -> None:
         stack = EmbeddedStack(settings)
         weed = stack.object_store
         weed.argv += ["-debug", f"-debug.port={DEBUG_PORT}"]
-        home = Path(data_dir) / "seaweedfs"
-        home.mkdir(parents=True, exist_ok=True)
         if args.filer_store == "sqlite":
-            (home / "filer.toml").write_text(f'[sqlite]\nenabled = true\ndbFile = "{home}/filer.db"\n')
-        # SeaweedFS reads ./filer.toml: started here rather than by Child.start, with its data directory as cwd.
-        weed.log_path.parent.mkdir(parents=True, exist_ok=True)
-        log = weed.log_path.open("ab")
-        weed.process = subprocess.Popen(weed.argv, cwd=home, stdout=log, stderr=subprocess.STDOUT,
-                                        env={**os.environ, **weed.env}, start_new_session=True)  # fmt: skip
+            # SeaweedFS reads $HOME/.seaweedfs/filer.toml: a home of its own, in the run's directory.
+            home = Path(data_dir) / "weed-home"
+            (home / ".seaweedfs").mkdir(parents=True)
+            (home / ".seaweedfs" / "filer.toml").write_text(f'[sqlite]\nenabled = true\ndbFile = "{home}/filer.db"\n')
+            weed.env = {**weed.env, "HOME": str(home)}
+        stack.start_object_store()
         try:
-            store = ObjectStore(stack.settings)
-            wait_for(store.ready_for_writes, 60, "the object store to accept writes", weed)
-            broker = f"{stack.settings.s3_bucket}-broker"
-            store.ensure_bucket(broker)
-            mix = Mix(store, broker)
+            mix = Mix(ObjectStore(stack.settings), f"{stack.settings.s3_bucket}{BROKER_BUCKET_SUFFIX}")
             print(f"filer store {args.filer_store}")
             measured(mix, weed.process.pid, 0, args.jobs, "fresh")
             started = time.perf_counter()
