@@ -18,7 +18,7 @@ from ingest import auth, keys
 from ingest.compat import (
     client_status, failure, job_name, other_failures, presented_caller, result_of, run_job, settled,
 )  # fmt: skip
-from ingest.parsing import read_form, url_name
+from ingest.parsing import media_type_of, read_form, url_name
 from ingest.streaming import stream_object
 from schemas.errors import MalformedRequest, MedialaneError, NotFound
 from schemas.messages import Op, OpOptions, Status, is_job_id
@@ -90,20 +90,20 @@ def render_error(error: MedialaneError) -> web.Response:
 
 
 async def body_url(request: web.Request) -> str | None:
-    if request.content_type == "application/json":
+    if media_type_of(request) == "application/json":
         try:
             body = json.loads(await request.read())
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise MalformedRequest(f"body is not valid JSON: {exc}") from exc
         return body.get("url") if isinstance(body, dict) else None
-    if request.content_type == "application/x-www-form-urlencoded":
+    if media_type_of(request) == "application/x-www-form-urlencoded":
         return (await request.post()).get("url")
     return None
 
 
 async def submitted(request: web.Request, op: Op, options: OpOptions = OpOptions()) -> JobView:
     """A native job over the request's file (multipart ``file``) or URL (``url`` in the query or body)."""
-    if request.content_type == "multipart/form-data" and "url" not in request.query:
+    if media_type_of(request) == "multipart/form-data" and "url" not in request.query:
         form = await read_form(request)
         return await run_job(request, [op], form.filename or "file", data=form.data, options=options)
     url = request.query.get("url") or await body_url(request)

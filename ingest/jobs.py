@@ -14,6 +14,7 @@ import asyncio
 import logging
 
 from aiohttp import web
+from pydantic import BaseModel
 
 from media.media_type import MediaType, check_media
 from adapters.urlguard import check_url
@@ -111,13 +112,18 @@ async def take_back(store: ObjectStore, job: JobRequest | UniquifyJob) -> None:
         pause = min(pause * 2, 30.0)
 
 
+def json_of(model: BaseModel, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
+    """``model`` as a JSON response, serialised by pydantic in one step: a job's view with its documents
+    took a tenth of ingest's CPU per job through ``model_dump`` and ``json.dumps``."""
+    return web.Response(text=model.model_dump_json(), status=status, headers=headers, content_type="application/json")
+
+
 def answer(view: JobView) -> web.Response:
     """200 with the job once it ended; else 202, and where to ask."""
     headers = {"Location": f"/v1/jobs/{view.job_id}"}
     if view.status.terminal:
-        return web.json_response(view.model_dump(mode="json"), status=200, headers=headers)
-    accepted = JobAccepted(job_id=view.job_id, status="queued")
-    return web.json_response(accepted.model_dump(mode="json"), status=202, headers=headers)
+        return json_of(view, 200, headers)
+    return json_of(JobAccepted(job_id=view.job_id, status="queued"), 202, headers)
 
 
 def checked_media(data: bytes) -> MediaType:
@@ -134,7 +140,7 @@ async def store_upload(request: web.Request, job_id: str, data: bytes, mime: str
 
 async def get_job(request: web.Request) -> web.Response:
     view = await request.app[keys.JOB_STATUS].lookup(request.match_info["job_id"], request[auth.CALLER].key_id)
-    return web.json_response(view.model_dump(mode="json"))
+    return json_of(view)
 
 
 async def list_jobs(request: web.Request) -> web.Response:
@@ -142,4 +148,4 @@ async def list_jobs(request: web.Request) -> web.Response:
     owner = request[auth.CALLER].key_id
     jobs, cursor = await request.app[keys.JOB_STATUS].owned(owner, limit, request.query.get("cursor"))
     page = JobPage(jobs=jobs, next_cursor=cursor)
-    return web.json_response(page.model_dump(mode="json"))
+    return json_of(page)

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from aiohttp import web
+from aiohttp import hdrs, web
 
 from media.accepts import check_accepted
 from media.media_type import sniff
@@ -153,10 +153,17 @@ class Form:
     fields: dict[str, str]
 
 
+def media_type_of(request: web.Request) -> str:
+    """The body's media type without its parameters, as aiohttp's ``content_type`` gives it. That property
+    parses the header through the email package: a tenth of ingest's CPU for an upload."""
+    header = request.headers.get(hdrs.CONTENT_TYPE)
+    return header.partition(";")[0].strip().lower() if header else "application/octet-stream"
+
+
 def require_multipart(request: web.Request, field: str | None = None) -> None:
     """Refuses a body that is not multipart; ``field`` names the part the caller expects."""
-    if request.content_type != "multipart/form-data":
-        raise UnsupportedMedia(f"send multipart/form-data, not {request.content_type}", code="unsupported_content_type",
+    if (media_type := media_type_of(request)) != "multipart/form-data":
+        raise UnsupportedMedia(f"send multipart/form-data, not {media_type}", code="unsupported_content_type",
                                field=field)  # fmt: skip
 
 
@@ -222,12 +229,13 @@ async def read_json(request: web.Request) -> Submission:
 
 
 async def read_submission(request: web.Request) -> Submission:
-    if request.content_type == "multipart/form-data":
+    media_type = media_type_of(request)
+    if media_type == "multipart/form-data":
         return await read_multipart(request)
-    if request.content_type == "application/json":
+    if media_type == "application/json":
         return await read_json(request)
     raise UnsupportedMedia(
-        f"send multipart/form-data with a 'file' part or application/json with a 'url', not {request.content_type}",
+        f"send multipart/form-data with a 'file' part or application/json with a 'url', not {media_type}",
         code="unsupported_content_type",
     )
 

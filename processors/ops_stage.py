@@ -9,7 +9,6 @@ work runs in threads, so the event loop keeps heartbeating while exiftool or a d
 from __future__ import annotations
 
 import asyncio
-import json
 
 from adapters.courier import error_info
 from adapters.objects import result_key
@@ -33,12 +32,11 @@ class OpsStage:
     async def run_op(self, op: Op, media: MediaReady, data: bytes) -> OpOutcome:
         try:
             result = await self.ops[op](self.app, media, data)
-            body = json.dumps(result.document(), separators=(",", ":")).encode()
             key = result_key(media.job_id, op)
             # Stored before it is announced: whoever hears of the result finds its document. Overwriting
             # makes a redelivery harmless.
-            await asyncio.to_thread(self.app.store.put_bytes, key, body, "application/json")
+            size = await asyncio.to_thread(self.app.store.put_json, key, result.document())
         except Exception as exc:  # noqa: BLE001 - the op fails with its reason; the job's other ops go on
             return OpOutcome(status=Status.FAILED, error=error_info(exc))
         await self.app.courier.publish(RESULTS[op], media.job_id, result)
-        return OpOutcome(status=Status.COMPLETED, object_key=key, size=len(body))
+        return OpOutcome(status=Status.COMPLETED, object_key=key, size=size)

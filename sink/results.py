@@ -8,7 +8,6 @@ so it is kept here. The other result topics are for subscribers alone.
 from __future__ import annotations
 
 import asyncio
-import json
 
 from adapters.courier import error_info
 from adapters.objects import result_key
@@ -27,11 +26,10 @@ def register(app: WorkerApp) -> None:
     async def store(stream):
         async for _, result in courier.messages(stream, topic.message):
             try:
-                body = json.dumps(result.document(), separators=(",", ":")).encode()
                 key = result_key(result.job_id, op)
                 # Overwriting: a redelivery is harmless.
-                await asyncio.to_thread(app.store.put_bytes, key, body, "application/json")
-                outcome = OpOutcome(status=Status.COMPLETED, object_key=key, size=len(body))
+                size = await asyncio.to_thread(app.store.put_json, key, result.document())
+                outcome = OpOutcome(status=Status.COMPLETED, object_key=key, size=size)
             except Exception as exc:  # noqa: BLE001 - every failure ends the job with its reason
                 outcome = OpOutcome(status=Status.FAILED, error=error_info(exc))
             # ``op`` names the op this event ends, as it did before per-op outcomes: subscribers wait on it.
