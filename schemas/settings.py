@@ -162,8 +162,8 @@ class Settings(BaseSettings):
     )
     uniquify_max_images: int = Field(50, ge=1, description="Most source images in one uniquify job.")
     finished_entries_keep_seconds: float = Field(
-        24 * 3600.0, gt=0, description="A zipped uniquify ledger or a finished webhook delivery stays in its table this "
-        "long after its last change, to recognise redelivered events, then is deleted."
+        24 * 3600.0, gt=0, description="A zipped uniquify ledger, a finished webhook delivery or a deleted job's entry stays "
+        "in its table this long after its last change, to recognise redelivered or late events, then is deleted."
     )
 
     exiftool_path: str = Field("exiftool", description="The exiftool executable (>= 12.38).")

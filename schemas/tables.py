@@ -47,6 +47,13 @@ class Delivery(Message):
     partition: int
 
 
+class DeletedJob(JobDeleted):
+    """A deletion as table ``deleted`` keeps it."""
+
+    partition: int | None = Field(None, description="The partition of medialane.deletions it came on; None in "
+                                  "entries kept before it was recorded, which are kept for good.")  # fmt: skip
+
+
 @dataclass(frozen=True)
 class Table:
     name: str
@@ -57,8 +64,9 @@ class Table:
 STATUS = Table("status", JobView, "JobView by job id, folded from medialane.status.")
 UNIQUIFY = Table("uniquify", Ledger, "Each uniquification job's ledger by job id, folded from medialane.uniquify.copies.")
 WEBHOOKS = Table("webhooks", Delivery, "Each webhook delivery by job id, folded from medialane.webhooks; kept once done.")
-# Kept for good, a small entry per deleted job: the status topic is read beside medialane.deletions, so a job's
-# status events can come after its deletion, and would otherwise bring the deleted job back into the table.
-DELETED = Table("deleted", JobDeleted, "Each deleted job by job id, from medialane.deletions.")
+# A small entry per deleted job: the status topic is read beside medialane.deletions, so a job's status events can
+# come after its deletion, and would otherwise bring the deleted job back into the table. Kept for
+# ``finished_entries_keep_seconds`` after the deletion, as a finished ledger is, then deleted.
+DELETED = Table("deleted", DeletedJob, "Each deleted job by job id, from medialane.deletions; kept for a while.")
 
 TABLES = (STATUS, UNIQUIFY, WEBHOOKS, DELETED)

@@ -7,14 +7,27 @@ document carries them, read back from the object store.
 
 from __future__ import annotations
 
+import time
+
 from adapters.results import ResultDocuments
 from adapters.worker_app import WorkerApp
 from schemas import tables, topics
 from schemas.deletion import JobDeleted
 from schemas.job_state import fold
 from schemas.messages import StatusEvent, WebhookEvent
+from schemas.tables import DeletedJob
 from schemas.views import JobView
 from sink.webhooks import needs_order, order
+
+
+def forget_at(keep: float):
+    """When a stored deletion is pruned, as the index takes it (adapters/due.py): ``keep`` seconds after it."""
+
+    def due_of(value: bytes) -> tuple[float, int] | None:
+        deletion = DeletedJob.model_validate_json(value)
+        return None if deletion.partition is None else (deletion.deleted_at.timestamp() + keep, deletion.partition)
+
+    return due_of
 
 
 def register(app: WorkerApp) -> None:
@@ -22,10 +35,19 @@ def register(app: WorkerApp) -> None:
     table = app.table_of(tables.STATUS)
     deleted = app.table_of(tables.DELETED)
     documents = ResultDocuments(app.store)
+    expired_at = forget_at(app.settings.finished_entries_keep_seconds)
+    expired = app.due_index(tables.DELETED, expired_at, "prune")
+
+    def prune(partition: int) -> None:
+        # From within a stream of the partition (status and deletions are keyed and partitioned alike), so the
+        # changelog's tombstone lands in the entry's partition.
+        for key in expired.pop_due(time.time(), {partition}):
+            deleted.pop(key, None)
 
     @app.agent(app.topic_of(topics.STATUS))
     async def record_status(stream):
-        async for _, status in courier.messages(stream, StatusEvent):
+        async for event, status in courier.messages(stream, StatusEvent):
+            prune(event.message.partition)
             key = status.job_id.encode()
             if key in deleted:
                 continue
@@ -37,10 +59,13 @@ def register(app: WorkerApp) -> None:
                 await courier.publish(topics.WEBHOOKS, view.job_id, WebhookEvent(event=order(full)))
 
     # Deletion: medialane.deletions is keyed and partitioned like the tables, so the job's entries are on this
-    # worker. The deletion is kept: the job's status events may still come (record_status may lag behind).
+    # worker. The deletion is kept for a while (schemas/tables.py): the job's status events may still come.
     @app.agent(app.topic_of(topics.DELETIONS))
     async def forget_deleted_jobs(stream):
-        async for _, deletion in courier.messages(stream, JobDeleted):
+        async for event, deletion in courier.messages(stream, JobDeleted):
+            prune(event.message.partition)
             key = deletion.job_id.encode()
-            deleted[key] = deletion.model_dump_json().encode()
+            value = DeletedJob(**deletion.model_dump(), partition=event.message.partition).model_dump_json().encode()
+            deleted[key] = value
+            expired.set(key, expired_at(value))
             table.pop(key, None)

@@ -29,7 +29,7 @@ from schemas.messages import (
     CopyMade, CopyPlanned, CopyProgress, ErrorInfo, Message, MetadataResult, Op, OpOutcome, PHashRecord, Status, StatusEvent,
     StrippedFile, Uniquified, UniquifyJob, UniquifySource, WebhookEvent, WebhookOrder, new_job_id, utcnow,
 )  # fmt: skip
-from schemas.tables import Delivery, Ledger
+from schemas.tables import DeletedJob, Delivery, Ledger
 from schemas.topics import TOPICS, Topic
 from schemas.uniquify import CopyTask, UniquifyParams
 from schemas.views import JobView
@@ -216,7 +216,7 @@ async def test_a_deleted_job_stays_out_of_the_table_when_its_status_events_come_
     queued = status_event(job_id, Status.QUEUED, ops=[Op.METADATA], owner="k")
     await put(app, "sink.status.record_status", job_id, queued)
     assert job_id.encode() in table
-    await put(app, "sink.status.forget_deleted_jobs", job_id, JobDeleted(job_id=job_id, owner="k", deleted_at=T0))
+    await put(app, "sink.status.forget_deleted_jobs", job_id, JobDeleted(job_id=job_id, owner="k", deleted_at=utcnow()))
     assert job_id.encode() not in table
     # record_status reads its topic beside medialane.deletions: it may fold the job's last events only now.
     late = [queued, ended(job_id, {Op.METADATA: OpOutcome(status=Status.COMPLETED, object_key="results/x", size=3)})]
@@ -225,6 +225,28 @@ async def test_a_deleted_job_stays_out_of_the_table_when_its_status_events_come_
     other = new_job_id()
     await put(app, "sink.status.record_status", other, status_event(other, Status.QUEUED, ops=[Op.METADATA], owner="k"))
     assert other.encode() in table
+
+
+async def test_a_deletion_is_kept_for_its_window_then_pruned_from_within_its_partition(app, settings):
+    deleted = app.table_of(tables.DELETED)
+    old = utcnow() - timedelta(seconds=settings.finished_entries_keep_seconds + 60)
+    expired, recent, elsewhere = new_job_id(), new_job_id(), new_job_id()
+    await put(app, "sink.status.forget_deleted_jobs", expired, JobDeleted(job_id=expired, owner="k", deleted_at=old),
+              partition=2)  # fmt: skip
+    await put(app, "sink.status.forget_deleted_jobs", recent, JobDeleted(job_id=recent, owner="k", deleted_at=utcnow()),
+              partition=2)  # fmt: skip
+    await put(app, "sink.status.forget_deleted_jobs", elsewhere,
+              JobDeleted(job_id=elsewhere, owner="k", deleted_at=old), partition=3)  # fmt: skip
+    # Each entry names its partition; the expired one went when the next deletion of its partition came.
+    assert expired.encode() not in deleted
+    assert DeletedJob.model_validate_json(deleted[recent.encode()]).partition == 2
+    assert DeletedJob.model_validate_json(deleted[elsewhere.encode()]).partition == 3
+    # A status event of another job on partition 3 prunes that partition's expired entry, not the recent one.
+    other = new_job_id()
+    await put(app, "sink.status.record_status", other, status_event(other, Status.QUEUED, ops=[Op.METADATA]),
+              partition=3)  # fmt: skip
+    assert elsewhere.encode() not in deleted
+    assert recent.encode() in deleted
 
 
 @pytest.fixture

@@ -7,9 +7,9 @@ from datetime import UTC, datetime, timedelta
 
 from adapters.due import HEAP_SLACK, DueIndex, rebuild_all
 from schemas.messages import ErrorInfo, UniquifyJob, UniquifySource, WebhookAttempt, WebhookOrder, WebhookView
-from schemas.tables import Delivery, FailedCopy, Ledger, MadeCopy
+from schemas.tables import DeletedJob, Delivery, FailedCopy, Ledger, MadeCopy
 from schemas.uniquify import UniquifyParams
-from sink import fanin, webhook_stage
+from sink import fanin, status, webhook_stage
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 PERIOD, KEEP = 15.0, 3600.0
@@ -136,3 +136,10 @@ def test_the_indexes_read_a_delivery_without_its_document_as_they_read_it_whole(
         keep = timedelta(seconds=KEEP)
         assert webhook_stage.prune_at(times, keep) == webhook_stage.prune_at(whole, keep)
         assert times.partition == whole.partition
+
+
+def test_a_deletion_is_pruned_its_window_after_it_and_one_kept_without_its_partition_never():
+    deletion = DeletedJob(job_id="j", owner="k", deleted_at=T0, partition=1)
+    assert status.forget_at(KEEP)(deletion.model_dump_json().encode()) == (T0.timestamp() + KEEP, 1)
+    earlier = deletion.model_copy(update={"partition": None})
+    assert status.forget_at(KEEP)(earlier.model_dump_json().encode()) is None
