@@ -57,11 +57,12 @@ class Settings(BaseSettings):
         "1 on Apache Kafka, where changelogs are compacted, makes a failover take over without a replay."
     )
     kafka_fetch_wait_ms: int = Field(
-        100,
+        150,
         ge=1,
         description="Longest a consumer's fetch waits for new data, ms. Tansu answers a waiting fetch only when "
-        "this ends, not when data arrives, so on Tansu it is each topic hop's added latency; Apache Kafka "
-        "answers as soon as data arrives (a higher value there only saves idle requests).",
+        "this ends, not when data arrives, so on Tansu it is each topic hop's added latency, and every answer "
+        "that carries data costs a listing of each of its partitions (docs/benchmarks.md, issue 16, chose 150); "
+        "Apache Kafka answers as soon as data arrives (a higher value there only saves idle requests).",
     )
 
     kafka_linger_ms: int = Field(

@@ -231,12 +231,9 @@ async def test_a_deletion_is_kept_for_its_window_then_pruned_from_within_its_par
     deleted = app.table_of(tables.DELETED)
     old = utcnow() - timedelta(seconds=settings.finished_entries_keep_seconds + 60)
     expired, recent, elsewhere = new_job_id(), new_job_id(), new_job_id()
-    await put(app, "sink.status.forget_deleted_jobs", expired, JobDeleted(job_id=expired, owner="k", deleted_at=old),
-              partition=2)  # fmt: skip
-    await put(app, "sink.status.forget_deleted_jobs", recent, JobDeleted(job_id=recent, owner="k", deleted_at=utcnow()),
-              partition=2)  # fmt: skip
-    await put(app, "sink.status.forget_deleted_jobs", elsewhere,
-              JobDeleted(job_id=elsewhere, owner="k", deleted_at=old), partition=3)  # fmt: skip
+    for job_id, at, partition in ((expired, old, 2), (recent, utcnow(), 2), (elsewhere, old, 3)):
+        deletion = JobDeleted(job_id=job_id, owner="k", deleted_at=at)
+        await put(app, "sink.status.forget_deleted_jobs", job_id, deletion, partition=partition)
     # Each entry names its partition; the expired one went when the next deletion of its partition came.
     assert expired.encode() not in deleted
     assert DeletedJob.model_validate_json(deleted[recent.encode()]).partition == 2
