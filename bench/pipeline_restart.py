@@ -12,9 +12,12 @@ from __future__ import annotations
 import asyncio
 import random
 import re
+import shutil
+import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import aiohttp
 
@@ -120,6 +123,16 @@ async def restart_workers(pipeline: EmbeddedPipeline, session: aiohttp.ClientSes
     return result
 
 
+# A chunk this much slower than the one before has its stack's logs kept: the stack's directory goes with the run.
+SLOW_CHUNK = 0.6
+
+
+def keep_logs(pipeline: EmbeddedPipeline, made: int) -> None:
+    kept = Path(tempfile.gettempdir()) / f"bench-slow-chunk-{made}-{int(time.time())}"
+    shutil.copytree(pipeline.logs, kept)
+    print(f"  slow chunk: the stack's logs are kept in {kept}", flush=True)
+
+
 async def make_history(pipeline: EmbeddedPipeline, session: aiohttp.ClientSession, files: list[bytes],
                        targets: list[int], concurrency: int, chunk: int = 1000) -> tuple[list, list[Restart]]:  # fmt: skip
     """The user mix (bench/pipeline_load.py's MIX) up to each of ``targets`` jobs, the workers restarted at each;
@@ -135,6 +148,8 @@ async def make_history(pipeline: EmbeddedPipeline, session: aiohttp.ClientSessio
                 made += count
                 print(f"  history {made:>6} jobs: {outcome.rate():.1f} jobs/s this chunk, "
                       f"{len(outcome.failures)} not finished {outcome.failures[:2]}", flush=True)  # fmt: skip
+                if len(chunks) > 1 and outcome.rate() < SLOW_CHUNK * chunks[-2][2]:
+                    keep_logs(pipeline, made)
             await asyncio.sleep(5)  # webhook deliveries and uniquify zips of the last jobs settle
             restart = await restart_workers(pipeline, session, ids, made, files[0])
             print(f"  restart at {made} jobs: {restart}", flush=True)
