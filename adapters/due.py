@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Callable, Iterable
+from typing import Any
 
 # When a stored value is next due and its partition, or None when it never is.
 DueOf = Callable[[bytes], tuple[float, int] | None]
@@ -55,6 +56,18 @@ class DueIndex:
         for item in kept:
             heapq.heappush(self._heap, item)
         return found
+
+
+def indexed(parse: Callable[[bytes], Any], when: Callable[..., float | None], *args: Any) -> DueOf:
+    """``when(entry, *args)`` over a stored value that ``parse`` reads, with the entry's ``partition``, as the index
+    takes it: None where ``when`` says never or the entry names no partition."""
+
+    def due_of(value: bytes) -> tuple[float, int] | None:
+        entry = parse(value)
+        at = when(entry, *args)
+        return None if at is None or entry.partition is None else (at, entry.partition)
+
+    return due_of
 
 
 def rebuild_all(items: Iterable[tuple[bytes, bytes]], indexes: list[tuple[DueIndex, DueOf]]) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import time
 
+from adapters.due import indexed
 from adapters.links import sign
 from adapters.worker_app import WorkerApp
 from schemas.errors import MedialaneError
@@ -52,17 +53,6 @@ def prune_at(ledger: Ledger, keep: float) -> float | None:
     return (ledger.progressed_at or 0.0) + keep
 
 
-def indexed(when, *args):
-    """``when`` over a stored ledger, as the index takes it (adapters/due.py)."""
-
-    def due_of(value: bytes) -> tuple[float, int] | None:
-        ledger = Ledger.model_validate_json(value)
-        at = when(ledger, *args)
-        return None if at is None or ledger.partition is None else (at, ledger.partition)
-
-    return due_of
-
-
 class FanIn:
     """One worker's fan-in: the ledgers it folds, the jobs the redrive looks at next, the ledgers to delete."""
 
@@ -71,8 +61,8 @@ class FanIn:
         self.courier = app.courier
         self.table = app.table_of(UNIQUIFY)
         self.period = app.settings.uniquify_redrive_seconds
-        self.stalled_at = indexed(redrive_at, self.period)
-        self.expired_at = indexed(prune_at, app.settings.finished_entries_keep_seconds)
+        self.stalled_at = indexed(Ledger.model_validate_json, redrive_at, self.period)
+        self.expired_at = indexed(Ledger.model_validate_json, prune_at, app.settings.finished_entries_keep_seconds)
         self.stalled = app.due_index(UNIQUIFY, self.stalled_at, "redrive")
         self.expired = app.due_index(UNIQUIFY, self.expired_at, "prune")
 

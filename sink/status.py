@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 
+from adapters.due import indexed
 from adapters.results import ResultDocuments
 from adapters.worker_app import WorkerApp
 from schemas import tables, topics
@@ -20,14 +21,9 @@ from schemas.views import JobView
 from sink.webhooks import needs_order, order
 
 
-def forget_at(keep: float):
-    """When a stored deletion is pruned, as the index takes it (adapters/due.py): ``keep`` seconds after it."""
-
-    def due_of(value: bytes) -> tuple[float, int] | None:
-        deletion = DeletedJob.model_validate_json(value)
-        return None if deletion.partition is None else (deletion.deleted_at.timestamp() + keep, deletion.partition)
-
-    return due_of
+def forget_at(deletion: DeletedJob, keep: float) -> float:
+    """When a kept deletion is pruned: ``keep`` seconds after it."""
+    return deletion.deleted_at.timestamp() + keep
 
 
 def register(app: WorkerApp) -> None:
@@ -35,7 +31,7 @@ def register(app: WorkerApp) -> None:
     table = app.table_of(tables.STATUS)
     deleted = app.table_of(tables.DELETED)
     documents = ResultDocuments(app.store)
-    expired_at = forget_at(app.settings.finished_entries_keep_seconds)
+    expired_at = indexed(DeletedJob.model_validate_json, forget_at, app.settings.finished_entries_keep_seconds)
     expired = app.due_index(tables.DELETED, expired_at, "prune")
 
     def prune(partition: int) -> None:

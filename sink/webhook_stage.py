@@ -13,6 +13,7 @@ import time
 from datetime import datetime, timedelta
 
 from adapters.apikeys import KeyStore
+from adapters.due import indexed
 from adapters.worker_app import WorkerApp
 from schemas import tables, topics
 from schemas.messages import Message, Status, WebhookAttempted, WebhookEvent, WebhookView, utcnow
@@ -70,17 +71,6 @@ def prune_at(delivery: Delivery | DeliveryTimes, keep: timedelta) -> float | Non
     return ((attempts[-1].at if attempts else delivery.order.ended_at) + keep).timestamp()
 
 
-def indexed(when, *args):
-    """``when`` over a stored delivery, as the index takes it (adapters/due.py)."""
-
-    def due_of(value: bytes) -> tuple[float, int] | None:
-        delivery = delivery_times(value)
-        at = when(delivery, *args)
-        return None if at is None else (at, delivery.partition)
-
-    return due_of
-
-
 class Deliveries:
     """One worker's webhook deliveries: the table, the keys that sign, the deliveries due, those to delete."""
 
@@ -89,8 +79,9 @@ class Deliveries:
         self.courier = app.courier
         self.table = app.table_of(tables.WEBHOOKS)
         self.keys = KeyStore(app.store)
-        self.due_at = indexed(attempt_at)
-        self.expired_at = indexed(prune_at, timedelta(seconds=app.settings.finished_entries_keep_seconds))
+        self.due_at = indexed(delivery_times, attempt_at)
+        keep = timedelta(seconds=app.settings.finished_entries_keep_seconds)
+        self.expired_at = indexed(delivery_times, prune_at, keep)
         # A delivery leaves ``due`` when it is POSTed and comes back when its outcome is folded with a next attempt,
         # so a POST whose outcome is not folded yet is not repeated.
         self.due = app.due_index(tables.WEBHOOKS, self.due_at, "attempt")

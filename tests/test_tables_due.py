@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from adapters.due import HEAP_SLACK, DueIndex, rebuild_all
+from adapters.due import HEAP_SLACK, DueIndex, indexed, rebuild_all
 from schemas.messages import ErrorInfo, UniquifyJob, UniquifySource, WebhookAttempt, WebhookOrder, WebhookView
 from schemas.tables import DeletedJob, Delivery, FailedCopy, Ledger, MadeCopy
 from schemas.uniquify import UniquifyParams
@@ -85,7 +85,8 @@ def test_a_planned_ledger_is_redriven_a_period_after_its_progress_and_pruned_onc
     planned = Ledger(job=job(), expected=2, progressed_at=100.0, partition=3)
     assert fanin.redrive_at(planned, PERIOD) == 115.0
     assert fanin.prune_at(planned, KEEP) is None
-    assert fanin.indexed(fanin.redrive_at, PERIOD)(planned.model_dump_json().encode()) == (115.0, 3)
+    stalled_at = indexed(Ledger.model_validate_json, fanin.redrive_at, PERIOD)
+    assert stalled_at(planned.model_dump_json().encode()) == (115.0, 3)
 
     failed = FailedCopy(source=0, code="corrupt_media", message="broken")
     for done in (planned.model_copy(update={"made": {"0-0": made()}, "failed": {"0-1": failed}}),
@@ -114,7 +115,7 @@ def test_a_delivery_is_due_at_its_next_attempt_and_pruned_after_its_last():
     delivered = delivery(delivered=True, attempts=[attempt])
     assert webhook_stage.attempt_at(delivered) is None
     assert webhook_stage.prune_at(delivered, timedelta(seconds=KEEP)) == (attempt.at.timestamp() + KEEP)
-    due_of = webhook_stage.indexed(webhook_stage.prune_at, timedelta(seconds=KEEP))
+    due_of = indexed(webhook_stage.delivery_times, webhook_stage.prune_at, timedelta(seconds=KEEP))
     assert due_of(delivered.model_dump_json().encode()) == (attempt.at.timestamp() + KEEP, 2)
 
 
@@ -140,6 +141,7 @@ def test_the_indexes_read_a_delivery_without_its_document_as_they_read_it_whole(
 
 def test_a_deletion_is_pruned_its_window_after_it_and_one_kept_without_its_partition_never():
     deletion = DeletedJob(job_id="j", owner="k", deleted_at=T0, partition=1)
-    assert status.forget_at(KEEP)(deletion.model_dump_json().encode()) == (T0.timestamp() + KEEP, 1)
+    forgotten = indexed(DeletedJob.model_validate_json, status.forget_at, KEEP)
+    assert forgotten(deletion.model_dump_json().encode()) == (T0.timestamp() + KEEP, 1)
     earlier = deletion.model_copy(update={"partition": None})
-    assert status.forget_at(KEEP)(earlier.model_dump_json().encode()) is None
+    assert forgotten(earlier.model_dump_json().encode()) is None
