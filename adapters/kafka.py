@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.partitioner import murmur2
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
@@ -23,6 +24,12 @@ FETCH_WAIT_MS = 20
 APP_ID = "medialane"
 # Every replica of the pHash index is rebuilt from this topic (past its snapshot): it is never cut.
 KEPT_FOREVER = {PHASH.name}
+
+
+def key_partition(key: bytes, partitions: int) -> int:
+    """The partition a record keyed ``key`` goes to when its producer does not choose one: Kafka's default
+    partitioner (murmur2), which aiokafka and Faust use alike. Job topics and tables are partitioned this way."""
+    return (murmur2(key) & 0x7FFFFFFF) % partitions
 
 
 def changelog_topic(table: Table) -> str:

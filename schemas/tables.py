@@ -51,7 +51,7 @@ class DeletedJob(JobDeleted):
     """A deletion as table ``deleted`` keeps it."""
 
     partition: int | None = Field(None, description="The partition of medialane.deletions it came on; None in "
-                                  "entries kept before it was recorded, which are kept for good.")  # fmt: skip
+                                  "entries kept before it was recorded (the job id's partition).")  # fmt: skip
 
 
 @dataclass(frozen=True)

@@ -8,8 +8,10 @@ document carries them, read back from the object store.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 from adapters.due import indexed
+from adapters.kafka import key_partition
 from adapters.results import ResultDocuments
 from adapters.worker_app import WorkerApp
 from schemas import tables, topics
@@ -19,6 +21,19 @@ from schemas.messages import StatusEvent, WebhookEvent
 from schemas.tables import DeletedJob
 from schemas.views import JobView
 from sink.webhooks import needs_order, order
+
+
+def kept_deletion(partitions: int) -> Callable[[bytes], DeletedJob]:
+    """A ``deleted`` entry's reader. Entries kept before their partition was recorded get the one their job id
+    goes to (medialane.deletions is keyed by job id, with Kafka's default partitioner), so they are pruned too."""
+
+    def parse(value: bytes) -> DeletedJob:
+        deletion = DeletedJob.model_validate_json(value)
+        if deletion.partition is not None:
+            return deletion
+        return deletion.model_copy(update={"partition": key_partition(deletion.job_id.encode(), partitions)})
+
+    return parse
 
 
 def forget_at(deletion: DeletedJob, keep: float) -> float:
@@ -31,7 +46,8 @@ def register(app: WorkerApp) -> None:
     table = app.table_of(tables.STATUS)
     deleted = app.table_of(tables.DELETED)
     documents = ResultDocuments(app.store)
-    expired_at = indexed(DeletedJob.model_validate_json, forget_at, app.settings.finished_entries_keep_seconds)
+    expired_at = indexed(kept_deletion(app.settings.topic_partitions), forget_at,
+                         app.settings.finished_entries_keep_seconds)
     expired = app.due_index(tables.DELETED, expired_at, "prune")
 
     def prune(partition: int) -> None:

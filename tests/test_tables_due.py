@@ -5,8 +5,12 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from aiokafka.partitioner import DefaultPartitioner
+
 from adapters.due import HEAP_SLACK, DueIndex, indexed, rebuild_all
-from schemas.messages import ErrorInfo, UniquifyJob, UniquifySource, WebhookAttempt, WebhookOrder, WebhookView
+from schemas.messages import (
+    ErrorInfo, UniquifyJob, UniquifySource, WebhookAttempt, WebhookOrder, WebhookView, new_job_id,
+)
 from schemas.tables import DeletedJob, Delivery, FailedCopy, Ledger, MadeCopy
 from schemas.uniquify import UniquifyParams
 from sink import fanin, status, webhook_stage
@@ -139,9 +143,13 @@ def test_the_indexes_read_a_delivery_without_its_document_as_they_read_it_whole(
         assert times.partition == whole.partition
 
 
-def test_a_deletion_is_pruned_its_window_after_it_and_one_kept_without_its_partition_never():
+def test_a_deletion_is_pruned_its_window_after_it_and_one_kept_without_its_partition_where_its_job_id_goes():
+    partitions = 4
     deletion = DeletedJob(job_id="j", owner="k", deleted_at=T0, partition=1)
-    forgotten = indexed(DeletedJob.model_validate_json, status.forget_at, KEEP)
+    forgotten = indexed(status.kept_deletion(partitions), status.forget_at, KEEP)
     assert forgotten(deletion.model_dump_json().encode()) == (T0.timestamp() + KEEP, 1)
-    earlier = deletion.model_copy(update={"partition": None})
-    assert forgotten(earlier.model_dump_json().encode()) is None
+    # Kept before the partition was recorded: the one its deletion came on, where the producer put the job id.
+    for job_id in (new_job_id() for _ in range(20)):
+        earlier = DeletedJob(job_id=job_id, owner="k", deleted_at=T0)
+        came_on = DefaultPartitioner()(job_id.encode(), list(range(partitions)), list(range(partitions)))
+        assert forgotten(earlier.model_dump_json().encode()) == (T0.timestamp() + KEEP, came_on)
