@@ -7,7 +7,7 @@ original (200 KB), the result document and the listing entry written; the origin
 a broker batch object written to a partition directory, the directory listed and the batch read (Tansu's
 produce and fetch), and the batch of 200 jobs earlier deleted (the project's broker retention).
 
-    python -m bench.store_ageing [--fill 25000] [--jobs 2000] [--filer-store leveldb2|sqlite]
+    python -m bench.store_ageing [--fill 25000] [--jobs 2000] [--filer-store leveldb|leveldb2|leveldb3|sqlite]
 """
 
 from __future__ import annotations
@@ -155,20 +155,20 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--fill", type=int, default=25_000, help="jobs made between the two measurements")
     parser.add_argument("--jobs", type=int, default=2_000, help="jobs of each measurement")
-    parser.add_argument("--filer-store", choices=("leveldb2", "sqlite"), default="leveldb2",
-                        help="SeaweedFS's metadata store (leveldb2 is what the embedded stack runs)")  # fmt: skip
+    parser.add_argument("--filer-store", choices=("leveldb", "leveldb2", "leveldb3", "sqlite"), default="leveldb",
+                        help="SeaweedFS's metadata store (leveldb is what a new embedded stack runs)")  # fmt: skip
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-store-ageing-") as data_dir:
         settings = isolated_settings(Settings(link_secret=uuid.uuid4().hex), Path(data_dir), 1)
         stack = EmbeddedStack(settings)
         weed = stack.object_store
         weed.argv += ["-debug", f"-debug.port={DEBUG_PORT}"]
-        if args.filer_store == "sqlite":
-            # SeaweedFS reads $HOME/.seaweedfs/filer.toml: a home of its own, in the run's directory.
-            home = Path(data_dir) / "weed-home"
-            (home / ".seaweedfs").mkdir(parents=True)
-            (home / ".seaweedfs" / "filer.toml").write_text(f'[sqlite]\nenabled = true\ndbFile = "{home}/filer.db"\n')
-            weed.env = {**weed.env, "HOME": str(home)}
+        # SeaweedFS reads $HOME/.seaweedfs/filer.toml: a home of its own, in the run's directory.
+        home = Path(data_dir) / "weed-home"
+        (home / ".seaweedfs").mkdir(parents=True)
+        where = f'dbFile = "{home}/filer.db"' if args.filer_store == "sqlite" else f'dir = "{home}/filer"'
+        (home / ".seaweedfs" / "filer.toml").write_text(f"[{args.filer_store}]\nenabled = true\n{where}\n")
+        weed.env = {**weed.env, "HOME": str(home)}
         stack.start_object_store()
         try:
             mix = Mix(ObjectStore(stack.settings), f"{stack.settings.s3_bucket}{BROKER_BUCKET_SUFFIX}")
