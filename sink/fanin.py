@@ -9,6 +9,7 @@ jobs the redrive looks at and which finished ledgers are old enough to delete, s
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 
 from adapters.due import indexed
@@ -20,6 +21,8 @@ from schemas.tables import UNIQUIFY, Ledger
 from schemas.topics import COPIES, UNIQUIFIED
 from sink.archive import build_archive
 from sink.ledger import done, percent, record, stalled_tasks
+
+log = logging.getLogger(__name__)
 
 
 def register(app: WorkerApp) -> None:
@@ -127,6 +130,10 @@ class FanIn:
             # The index found the job a period past its last progress or re-order.
             missing = stalled_tasks(job_ledger, now, now - self.period, self.period)
             if missing:
+                # A copy order or its result can be lost to a reader on the embedded broker (docs/topics.md): the
+                # job then takes a redrive period longer, which this line explains in its log.
+                log.info("uniquify job %s: %d copies ordered again, none made for %.0f s", key.decode(), len(missing),
+                         self.period, extra={"job_id": key.decode(), "copies": len(missing)})  # fmt: skip
                 self.stalled.set(key, (now + self.period, job_ledger.partition))
                 job = job_ledger.job
                 assert job is not None

@@ -378,7 +378,8 @@ async def test_a_job_whose_every_copy_failed_fails(app, sent):
     assert sent.of(topics.UNIQUIFIED) == []
 
 
-async def test_the_redrive_orders_again_the_copies_a_stalled_job_waits_for(app, sent):
+async def test_the_redrive_orders_again_the_copies_a_stalled_job_waits_for(app, sent, caplog):
+    caplog.set_level("INFO", logger="sink.fanin")
     job = uniquify_job(copies=3)
     first, *missing = tasks_of(job)
     await put(app, "sink.fanin.gather_copies", job.job_id, planned(job), await made(app, job, first, "m1"),
@@ -393,6 +394,7 @@ async def test_the_redrive_orders_again_the_copies_a_stalled_job_waits_for(app, 
     await fanin.redrive({1}, stalled)
     ordered = [order.task for order in sent.of(topics.COPY_TASKS) if order.job_id == job.job_id]
     assert ordered == missing
+    assert [r.job_id for r in caplog.records if "ordered again" in r.getMessage()] == [job.job_id]
     # Once re-ordered, a job waits another period before it is re-ordered again.
     await fanin.redrive({1}, stalled + 1)
     assert len(sent.of(topics.COPY_TASKS)) == len(ordered)
