@@ -197,8 +197,8 @@ def broker_per_job(before: tuple, after: tuple, jobs: int) -> tuple[dict, float,
     return batches, (after[1] - before[1]) / jobs, (after[2] - before[2]) / jobs, batch_bytes
 
 
-def grown(before: dict, after: dict, top: int = 8) -> list[tuple[str, int]]:
-    """The files that grew most on disk between two ``_store_state``s."""
+def grown(before: dict, after: dict, top: int | None = 8) -> list[tuple[str, int]]:
+    """The files that grew most on disk between two ``_store_state``s (all of them for ``top`` None)."""
     changes = diff(after["files"], before["files"])
     return sorted(changes.items(), key=lambda item: -abs(item[1]))[:top]
 
