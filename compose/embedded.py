@@ -173,7 +173,7 @@ def object_store_child(settings: Settings) -> Child:
         "-volume.max=100", "-master.volumeSizeLimitMB=256",
         # An overwritten or deleted object stays in its volume until a vacuum: Tansu rewrites a group's file on
         # every heartbeat, so an idle stack grew ~1 MiB a minute until the default sweep (every 14 minutes, at
-        # 30 % garbage). Swept every minute at 5 %, an idle stack's volumes stop growing (docs/operations.md).
+        # 30 % garbage). Swept every minute at 5 %, a volume's garbage stays near 5 % of it (docs/operations.md).
         "-master.vacuumIntervalSeconds=60", "-master.garbageThreshold=0.05",
     ]  # fmt: skip
     return Child("seaweedfs", argv, settings.data_dir / "logs" / "seaweedfs.log", {"HOME": str(home)})
