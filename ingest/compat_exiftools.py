@@ -90,13 +90,14 @@ def render_error(error: MedialaneError) -> web.Response:
 
 
 async def body_url(request: web.Request) -> str | None:
-    if media_type_of(request) == "application/json":
+    media_type = media_type_of(request)
+    if media_type == "application/json":
         try:
             body = json.loads(await request.read())
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise MalformedRequest(f"body is not valid JSON: {exc}") from exc
         return body.get("url") if isinstance(body, dict) else None
-    if media_type_of(request) == "application/x-www-form-urlencoded":
+    if media_type == "application/x-www-form-urlencoded":
         return (await request.post()).get("url")
     return None
 

@@ -124,7 +124,8 @@ class FanIn:
         safe; a standby copy of the table is never acted on. A job re-ordered waits another period.
         """
         for key in self.stalled.pop_due(now, partitions):
-            job_ledger = self.ledger(key.decode())
+            job_id = key.decode()
+            job_ledger = self.ledger(job_id)
             if job_ledger is None or job_ledger.partition is None:
                 continue
             # The index found the job a period past its last progress or re-order.
@@ -132,8 +133,8 @@ class FanIn:
             if missing:
                 # A copy order or its result can be lost to a reader on the embedded broker (docs/topics.md): the
                 # job then takes a redrive period longer, which this line explains in its log.
-                log.info("uniquify job %s: %d copies ordered again, none made for %.0f s", key.decode(), len(missing),
-                         self.period, extra={"job_id": key.decode(), "copies": len(missing)})  # fmt: skip
+                log.info("uniquify job %s: %d copies ordered again, none made for %.0f s", job_id, len(missing),
+                         self.period, extra={"job_id": job_id, "copies": len(missing)})  # fmt: skip
                 self.stalled.set(key, (now + self.period, job_ledger.partition))
                 job = job_ledger.job
                 assert job is not None

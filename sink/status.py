@@ -46,8 +46,8 @@ def register(app: WorkerApp) -> None:
     table = app.table_of(tables.STATUS)
     deleted = app.table_of(tables.DELETED)
     documents = ResultDocuments(app.store)
-    expired_at = indexed(kept_deletion(app.settings.topic_partitions), forget_at,
-                         app.settings.finished_entries_keep_seconds)
+    keep = app.settings.finished_entries_keep_seconds
+    expired_at = indexed(kept_deletion(app.settings.topic_partitions), forget_at, keep)
     expired = app.due_index(tables.DELETED, expired_at, "prune")
 
     def prune(partition: int) -> None:
@@ -77,7 +77,7 @@ def register(app: WorkerApp) -> None:
         async for event, deletion in courier.messages(stream, JobDeleted):
             prune(event.message.partition)
             key = deletion.job_id.encode()
-            value = DeletedJob(**deletion.model_dump(), partition=event.message.partition).model_dump_json().encode()
-            deleted[key] = value
-            expired.set(key, expired_at(value))
+            entry = DeletedJob(**deletion.model_dump(), partition=event.message.partition)
+            deleted[key] = entry.model_dump_json().encode()
+            expired.set(key, (forget_at(entry, keep), entry.partition))
             table.pop(key, None)
