@@ -20,9 +20,10 @@ from pydantic import ValidationError
 from schemas.errors import MedialaneError
 from schemas.job_state import queued
 from schemas.messages import (
-    CopyOrder, DeadLetter, ErrorInfo, JobRecord, JobRequest, Message, Op, Status, StatusEvent, UniquifyJob, WebhookView,
+    CopyOrder, DeadLetter, ErrorInfo, JobRecord, JobRequest, Message, Op, Status, UniquifyJob, WebhookView,
     is_job_id, utcnow,
 )
+from schemas.status_events import StatusEvent
 from schemas.topics import COPY_TASKS, DLQ, STATUS, Topic
 from schemas.uniquify import CopyTask
 

@@ -9,6 +9,7 @@ Kafka both answers agree.
 from __future__ import annotations
 
 import asyncio
+import logging
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.partitioner import murmur2
@@ -16,8 +17,10 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
 from schemas.tables import TABLES, Table
-from schemas.topics import PHASH, TOPICS
+from schemas.topics import JOBS, PHASH, TOPICS
 from schemas.settings import Settings
+
+log = logging.getLogger(__name__)
 
 FETCH_WAIT_MS = 20
 # The worker's Faust app id: its consumer group, and the prefix of its tables' changelog topics.
@@ -77,9 +80,11 @@ async def end_offsets(bootstrap: str, partitions: list[TopicPartition], timeout:
         await consumer.stop()
 
 
-async def create_topics(settings: Settings) -> None:
+async def create_topics(settings: Settings) -> Settings:
     """Create every medialane topic and table changelog with the configured partitions and ``topic_configs``;
-    existing topics are left as they are."""
+    existing topics are left as they are. Returns ``settings`` with the partitions the topics have: a stack's
+    topics keep the count they were created with (job ids are routed to partitions by it), whatever the setting
+    says now, so every service of the stack takes that count from here."""
     admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
     await admin.start()
     try:
@@ -94,5 +99,13 @@ async def create_topics(settings: Settings) -> None:
                 await admin.create_topics(missing)
             except TopicAlreadyExistsError:
                 pass
+        if JOBS.name not in existing:
+            return settings
+        (described,) = await admin.describe_topics([JOBS.name])
     finally:
         await admin.close()
+    partitions = len(described["partitions"])
+    if partitions != settings.topic_partitions:
+        log.warning("the topics have %d partitions, as they were created: used instead of the %d configured",
+                    partitions, settings.topic_partitions)  # fmt: skip
+    return settings.model_copy(update={"topic_partitions": partitions})

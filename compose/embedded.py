@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import importlib.resources
 import json
+import logging
 import os
 import secrets
 import shutil
@@ -27,6 +28,8 @@ from pathlib import Path
 from pydantic import SecretStr
 
 from schemas.settings import Settings
+
+log = logging.getLogger(__name__)
 
 STOP_GRACE_SECONDS = 10.0
 BROKER_BUCKET_SUFFIX = "-broker"
@@ -264,9 +267,13 @@ class EmbeddedStack:
         store.ensure_bucket(f"{self.settings.s3_bucket}{BROKER_BUCKET_SUFFIX}")
 
     def start_broker(self) -> None:
+        from adapters.kafka import create_topics
+
         self.broker.start()
         host, port = host_port(self.settings.kafka_bootstrap)
         wait_for(lambda: port_open(host, port), 30, "the broker", self.broker)
+        # Before the retention, which cuts each partition the topics have.
+        self.settings = asyncio.run(create_topics(self.settings))
         self.start_retention()
 
     def start_retention(self) -> None:
@@ -318,14 +325,17 @@ class EmbeddedPipeline:
         urls = tuple(f"http://{w.worker_host}:{w.worker_port}" for w in workers)
         self.settings = settings.model_copy(update={"worker_urls": urls})
         self.logs = self.settings.data_dir / "logs"
+        self.workers, self.ingest = self._children()
+
+    def _children(self) -> tuple[list[Child], Child]:
         command = [sys.executable, "-m", "compose.cli"]
-        self.workers = [
+        workers = [
             # Its index names a worker's table directory, so a restart (even on another port) finds its tables.
             Child(f"worker-{i}", [*command, "worker"], self.logs / f"worker-{i}.log",
-                  self.settings.model_copy(update={"worker_port": w.worker_port, "worker_id": str(i)}).env())
-            for i, w in enumerate(workers)
+                  self.settings.model_copy(update={"worker_port": self.settings.worker_port + i, "worker_id": str(i)}).env())
+            for i in range(self.settings.workers)
         ]  # fmt: skip
-        self.ingest = Child("ingest", [*command, "ingest"], self.logs / "ingest.log", self.settings.env())
+        return workers, Child("ingest", [*command, "ingest"], self.logs / "ingest.log", self.settings.env())
 
     @property
     def children(self) -> list[Child]:
@@ -336,10 +346,13 @@ class EmbeddedPipeline:
         return f"http://{self.settings.ingest_host}:{self.settings.ingest_port}"
 
     def start(self) -> None:
-        from adapters.kafka import create_topics
-
         self.stack.start()
-        asyncio.run(create_topics(self.settings))
+        # The stack's topics may have been created with another partition count than configured now.
+        self.settings = self.settings.model_copy(update={"topic_partitions": self.stack.settings.topic_partitions})
+        self.workers, self.ingest = self._children()
+        if self.settings.workers > self.settings.topic_partitions:
+            log.warning("%d workers on %d partitions: %d of them stay idle (docs/operations.md)", self.settings.workers,
+                        self.settings.topic_partitions, self.settings.workers - self.settings.topic_partitions)  # fmt: skip
         for child in self.children:
             child.start()
         wait_for(self._ready, 120, "the ingest service and the workers", self.ingest)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import sys
 from pathlib import Path
 
 import processors
 import sink
+from adapters.kafka import create_topics
 from adapters.logs import logging_config
 from adapters.worker_app import WorkerApp, create_app
 from adapters.worker_metrics import observe
@@ -22,6 +24,8 @@ def create_worker(settings: Settings) -> WorkerApp:
 
 
 def run(settings: Settings, loglevel: str = "info") -> None:
+    # Partitioned as the topics are, whatever the setting says now (adapters/kafka.py).
+    settings = asyncio.run(create_topics(settings))
     app = create_worker(settings)
     # Faust sets up the process's logging as its worker starts: with this configuration, not its own.
     app.conf.logging_config = logging_config(settings.log_format)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import aiohttp
 from aiohttp import web
 
@@ -29,7 +31,6 @@ DIALECTS: dict[str, RenderError] = {module.DIALECT: module.render_error for modu
 
 async def kafka_clients(app: web.Application):
     settings = app[keys.SETTINGS]
-    await create_topics(settings)
     app[keys.PUBLISHER] = ObservedPublisher(settings, app[METRICS])
     app[keys.WATCHER] = StatusWatcher(settings, on_end=app[keys.GUARD].job_ended)
     await app[keys.PUBLISHER].start()
@@ -95,5 +96,7 @@ def create_app(settings: Settings | None = None) -> web.Application:
 def run(settings: Settings | None = None) -> None:
     settings = settings or get_settings()
     configure_logging(settings.log_format)
+    # Partitioned as the topics are, whatever the setting says now (adapters/kafka.py).
+    settings = asyncio.run(create_topics(settings))
     web.run_app(create_app(settings), host=settings.ingest_host, port=settings.ingest_port, print=None,
                 access_log_class=RedactingAccessLogger)  # fmt: skip

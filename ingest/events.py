@@ -1,9 +1,9 @@
 """``GET /v1/events``: the caller's job changes, pushed as Server-Sent Events (the web page's live rows).
 
-One ``EventFeed`` per ingest process follows the status topic from its end and hands each event to the
-streams that follow its job: a stream follows the jobs named in ``?ids=`` (looked up first, so a client
-that reconnects resumes them) and every job its key makes while it is open (a job's first event names its
-owner). Each stream folds the events onto its own copy of the job with the status table's ``fold``, so it
+One ``EventFeed`` per ingest process hands each event of the status topic, as the status watcher reads it
+from the end, to the streams that follow its job: a stream follows the jobs named in ``?ids=`` (looked up
+first, so a client that reconnects resumes them) and every job its key makes while it is open (a job's first
+event names its owner). Each stream folds the events onto its own copy of the job with the status table's ``fold``, so it
 sends whole job documents that never step back. A stream lasts ``wait`` seconds; the client reconnects.
 """
 
@@ -18,10 +18,10 @@ from dataclasses import dataclass, field
 from aiohttp import web
 
 from ingest import auth, keys
-from ingest.status import STATUS_TOPIC, JobStatus, StatusWatcher
+from ingest.status import JobStatus
 from schemas.errors import InvalidParameter
 from schemas.job_state import fold
-from schemas.messages import StatusEvent
+from schemas.status_events import StatusStep
 from schemas.views import JobView
 
 MAX_IDS = 100
@@ -37,31 +37,22 @@ QUEUE_LIMIT = 1000
 class Follower:
     owner: str
     ids: set[str]
-    queue: asyncio.Queue[StatusEvent | None] = field(default_factory=lambda: asyncio.Queue(QUEUE_LIMIT))
+    queue: asyncio.Queue[StatusStep | None] = field(default_factory=lambda: asyncio.Queue(QUEUE_LIMIT))
 
 
-class EventFeed(StatusWatcher):
-    """The status watcher's consumer, positioned the same way, read for the open streams instead."""
+class EventFeed:
+    """Hands the status watcher's events (ingest/status.py) to the open streams."""
 
-    def __init__(self, settings) -> None:
-        super().__init__(settings)
+    def __init__(self) -> None:
         self.followers: set[Follower] = set()
 
-    async def _follow(self) -> None:
-        async for record in self.consumer:
-            if not self.followers or record.topic != STATUS_TOPIC:
-                continue
-            job_id = record.key.decode(errors="replace") if record.key else ""
-            try:
-                event = StatusEvent.model_validate_json(record.value)
-            except ValueError:
-                continue
-            for follower in list(self.followers):
-                if job_id in follower.ids or event.owner == follower.owner:
-                    follower.ids.add(job_id)
-                    self.deliver(follower, event)
+    def hear(self, job_id: str, event: StatusStep) -> None:
+        for follower in list(self.followers):
+            if job_id in follower.ids or event.owner == follower.owner:
+                follower.ids.add(job_id)
+                self.deliver(follower, event)
 
-    def deliver(self, follower: Follower, event: StatusEvent) -> None:
+    def deliver(self, follower: Follower, event: StatusStep) -> None:
         try:
             follower.queue.put_nowait(event)
         except asyncio.QueueFull:
@@ -75,10 +66,10 @@ FEED = web.AppKey("event_feed", EventFeed)
 
 async def event_feed(app: web.Application):
     """cleanup_ctx: the feed runs while the app does."""
-    app[FEED] = EventFeed(app[keys.SETTINGS])
-    await app[FEED].start()
+    app[FEED] = EventFeed()
+    app[keys.WATCHER].listeners.append(app[FEED].hear)
     yield
-    await app[FEED].stop()
+    app[keys.WATCHER].listeners.remove(app[FEED].hear)
 
 
 def parse_ids(raw: str | None) -> list[str]:

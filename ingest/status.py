@@ -25,7 +25,8 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from ingest.workers import WorkerError, Workers
 from adapters.kafka import end_offsets
 from schemas.errors import InvalidParameter, NotFound
-from schemas.messages import JobRecord, Status, StatusEvent, is_job_id
+from schemas.messages import JobRecord, Status, is_job_id
+from schemas.status_events import StatusEvent, StatusStep
 from schemas.views import JobView
 from schemas.settings import Settings
 from schemas.topics import DELETIONS
@@ -118,6 +119,9 @@ class StatusWatcher:
     def __init__(self, settings: Settings, on_end: Callable[[str], None] = lambda job_id: None) -> None:
         # Told of every job the topic says ended, watched or not: the guard stops counting it as active.
         self.on_end = on_end
+        # Told of every status event (ingest/events.py): one consumer of the topic per process, since every
+        # fetch that finds data costs the embedded broker a listing and a read of each partition.
+        self.listeners: list[Callable[[str, StatusStep], None]] = []
         self.bootstrap = settings.kafka_bootstrap
         self.consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, enable_auto_commit=False,
                                          fetch_max_wait_ms=settings.kafka_fetch_wait_ms)  # fmt: skip
@@ -179,9 +183,11 @@ class StatusWatcher:
                 self.forget(job_id)
                 continue
             try:
-                event = StatusEvent.model_validate_json(record.value)
+                event = StatusStep.model_validate_json(record.value)
             except ValueError:
                 continue
+            for listener in self.listeners:
+                listener(job_id, event)
             if job_id in self.deleted:
                 continue
             if event.status is Status.QUEUED and event.ops is not None and job_id not in self.queued:
@@ -195,7 +201,15 @@ class StatusWatcher:
             self.watched[job_id] = (view, future)
             if view.status.terminal and not future.done():
                 remember(self.ended, job_id, view)
-                future.set_result(view)
+                future.set_result(with_carried_documents(view, record.value))
+
+
+def with_carried_documents(view: JobView, end: bytes) -> JobView:
+    """``view`` with the documents its ending event carries, if any: the answer to whoever waited then need
+    not read them back. Read only here, for a job someone waits on; the view kept to answer lookups stays
+    without them, as the table's is."""
+    documents = StatusEvent.model_validate_json(end).documents
+    return view.model_copy(update={"result": {**view.result, **documents}}) if documents else view
 
 
 def remember(jobs: OrderedDict, job_id: str, value) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
+from typing import Any
 
 from adapters.objects import original_key
 from adapters.urlguard import fetch
@@ -14,7 +15,8 @@ from media.accepts import check_accepted
 from media.media_type import check_media
 from processors.ops_stage import OpsStage
 from schemas.job_state import ended
-from schemas.messages import JobRequest, MediaReady, RemoteUrl, Upload
+from schemas.messages import JobRequest, MediaReady, Op, RemoteUrl, Upload
+from schemas.status_events import OpOutcome
 from schemas.topics import JOBS, STATUS
 
 # Jobs are taken in batches and run together: their object-store calls and decoders overlap (exiftool takes
@@ -26,6 +28,10 @@ from schemas.topics import JOBS, STATUS
 JOB_BATCH = 16
 JOB_BATCH_WITHIN = 0.01
 ORIGINALS_IN_MEMORY = 256 * 1024 * 1024
+# A job's end carries its documents up to this many bytes of them (a camera JPEG's metadata is ~12 KiB): ingest
+# answers ?wait from them, not from the store, which saved a GET and ~1 ms of CPU a job (docs/benchmarks.md).
+# Beyond it the status topic would carry what the result topics already do, for few jobs.
+DOCUMENTS_CARRIED_BYTES = 64 * 1024
 
 
 def register(app: WorkerApp) -> None:
@@ -64,11 +70,21 @@ async def run_job(app: WorkerApp, stage: OpsStage, request: JobRequest) -> None:
     except Exception as exc:  # noqa: BLE001 - every failure ends the job with its reason
         await courier.report_failure(request.job_id, exc)
         return
-    outcomes = await stage.apply(media, data)
+    outcomes, documents = await stage.apply(media, data)
     # The end names the job's owner and ops too: a reader that missed the job's earlier events (the
     # embedded broker can lose a batch to a reader: docs/topics.md) still folds a whole, owned job.
-    end = ended(request.job_id, outcomes).model_copy(update={"owner": request.owner, "ops": request.ops})
+    end = ended(request.job_id, outcomes).model_copy(update={
+        "owner": request.owner, "ops": request.ops, "documents": carried(outcomes, documents),
+    })  # fmt: skip
     await courier.publish(STATUS, request.job_id, end)
+
+
+def carried(outcomes: dict[Op, OpOutcome], documents: dict[Op, Any]) -> dict[Op, Any] | None:
+    """The documents the job's end carries: all of them when they are small together, else none (each is read
+    from the object store by who needs it)."""
+    if not documents or sum(outcomes[op].size or 0 for op in documents) > DOCUMENTS_CARRIED_BYTES:
+        return None
+    return documents
 
 
 async def ready_media(app: WorkerApp, request: JobRequest) -> tuple[MediaReady, bytes]:

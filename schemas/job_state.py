@@ -10,7 +10,8 @@ start from.
 
 from __future__ import annotations
 
-from schemas.messages import ErrorInfo, JobRecord, Op, OpOutcome, Status, StatusEvent, WebhookView, utcnow
+from schemas.messages import ErrorInfo, JobRecord, Op, Status, WebhookView, utcnow
+from schemas.status_events import OpOutcome, StatusEvent, StatusStep
 from schemas.views import JobView
 
 
@@ -45,7 +46,7 @@ def summary(ops: list[Op], outcomes: dict[Op, OpOutcome]) -> tuple[Status, Error
     return (Status.FAILED if len(failed) == len(ops) else Status.PARTIAL), outcomes[failed[0]].error
 
 
-def fold(view: JobView | None, event: StatusEvent) -> JobView:
+def fold(view: JobView | None, event: StatusStep) -> JobView:
     """Apply one event. Idempotent and monotonic: a redelivered or late event never moves a job back.
 
     Stages report queued, processing, and each op's outcome (completed, with its document's object key, or
@@ -110,7 +111,7 @@ def fold(view: JobView | None, event: StatusEvent) -> JobView:
     )
 
 
-def webhook(view: JobView, event: StatusEvent, status: Status) -> WebhookView | None:
+def webhook(view: JobView, event: StatusStep, status: Status) -> WebhookView | None:
     """The job's webhook, named by its queued event; due from the moment the job ends."""
     current = view.webhook or (WebhookView(url=event.webhook_url) if event.webhook_url else None)
     if current is not None and status.terminal:

@@ -30,7 +30,12 @@ class Settings(BaseSettings):
     data_dir: Path = Field(Path(".medialane"), description="Directory holding all embedded-stack data and logs.")
 
     kafka_bootstrap: str = Field("127.0.0.1:19092", description="Kafka bootstrap servers, host:port[,host:port].")
-    topic_partitions: int = Field(4, ge=1, description="Partitions of every medialane topic (and of the status table).")
+    topic_partitions: int = Field(
+        2, ge=1, description="Partitions of every medialane topic (and of the status table), set when the topics are "
+        "created: workers beyond it stay idle, and a stack's topics keep the count they were created with (every "
+        "service takes it from the broker). One per worker of the default stack: on the embedded broker each "
+        "partition costs an object per produce and a listing per fetch (docs/benchmarks.md, issue 16)."
+    )
     kafka_rebalance_timeout: float = Field(
         2.0, gt=0, description="Consumer rebalance timeout, seconds; Tansu holds a group's first join this long."
     )

@@ -9,9 +9,10 @@ from dataclasses import dataclass
 
 from schemas.deletion import JobDeleted
 from schemas.messages import (
-    CopyOrder, CopyProgress, DeadLetter, JobRequest, Message, MetadataResult, PHashRecord, StatusEvent,
-    Op, StrippedFile, Uniquified, UniquifyJob, WebhookEvent,
+    CopyOrder, CopyProgress, DeadLetter, JobRequest, Message, MetadataResult, PHashRecord, Op, StrippedFile,
+    Uniquified, UniquifyJob, WebhookEvent,
 )
+from schemas.status_events import StatusEvent
 
 JOB_ID = "job id"
 

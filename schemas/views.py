@@ -7,7 +7,8 @@ from typing import Any, Literal
 
 from pydantic import ConfigDict, Field
 
-from schemas.messages import ErrorInfo, Message, Op, OpOutcome, Status, WebhookView
+from schemas.messages import ErrorInfo, Message, Op, Status, WebhookView
+from schemas.status_events import OpOutcome
 
 
 class Body(Message):

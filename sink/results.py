@@ -13,7 +13,8 @@ from adapters.courier import error_info
 from adapters.objects import result_key
 from adapters.worker_app import WorkerApp
 from schemas.job_state import ended
-from schemas.messages import Op, OpOutcome, Status
+from schemas.messages import Op, Status
+from schemas.status_events import OpOutcome
 from schemas.topics import RESULTS, STATUS
 
 

@@ -17,7 +17,8 @@ from adapters.worker_app import WorkerApp
 from schemas import tables, topics
 from schemas.deletion import JobDeleted
 from schemas.job_state import fold
-from schemas.messages import StatusEvent, WebhookEvent
+from schemas.messages import WebhookEvent
+from schemas.status_events import StatusStep
 from schemas.tables import DeletedJob
 from schemas.views import JobView
 from sink.webhooks import needs_order, order
@@ -58,7 +59,7 @@ def register(app: WorkerApp) -> None:
 
     @app.agent(app.topic_of(topics.STATUS))
     async def record_status(stream):
-        async for event, status in courier.messages(stream, StatusEvent):
+        async for event, status in courier.messages(stream, StatusStep):
             prune(event.message.partition)
             key = status.job_id.encode()
             if key in deleted:

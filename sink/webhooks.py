@@ -21,7 +21,8 @@ from datetime import datetime, timedelta
 
 from adapters.urlguard import post as guarded_post
 from schemas.errors import MedialaneError
-from schemas.messages import ErrorInfo, StatusEvent, WebhookAttempt, WebhookAttempted, WebhookOrder, WebhookView, utcnow
+from schemas.messages import ErrorInfo, WebhookAttempt, WebhookAttempted, WebhookOrder, WebhookView, utcnow
+from schemas.status_events import StatusStep
 from schemas.views import JobView
 from schemas.settings import Settings
 from schemas.tables import Delivery
@@ -51,7 +52,7 @@ def retry_delay(retry: int, first: float, jitter: float) -> float:
     return delay * (1 - jitter / 2)
 
 
-def needs_order(view: JobView, event: StatusEvent) -> bool:
+def needs_order(view: JobView, event: StatusStep) -> bool:
     """Whether the status table should order the webhook of ``view``, just folded from ``event``: the job
     has ended and its webhook was never tried. Asked on every event, not only the one that ended the
     job, so an order lost to a crash is made again; the delivery stage ignores one it already has."""

@@ -22,7 +22,7 @@ from aiohttp.test_utils import TestServer
 from compose.embedded import Child, EmbeddedPipeline, worker_ready
 from ingest.accesslog import RedactingAccessLogger
 from ingest.app import create_app
-from adapters.kafka import create_topics, end_offsets
+from adapters.kafka import end_offsets
 from schemas.settings import Settings
 from adapters.apikeys import KeyStore
 from adapters.objects import ObjectStore
@@ -70,7 +70,6 @@ def pipeline(settings) -> EmbeddedPipeline:
 @pytest.fixture(scope="session")
 def stack(pipeline, settings):
     pipeline.stack.start()
-    asyncio.run(create_topics(settings))
     yield pipeline.stack
     pipeline.stack.stop()
 

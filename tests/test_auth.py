@@ -21,7 +21,8 @@ from conftest import SAMPLES, poll_job
 from ingest.accesslog import redact_url
 from ingest.app import create_app
 from ingest.status import job_id_of_entry, owner_entry
-from schemas.messages import Op, Status, StatusEvent
+from schemas.messages import Op, Status
+from schemas.status_events import StatusEvent
 from adapters import apikeys
 from adapters.apikeys import KeyStore, key_id_of
 from adapters.objects import ObjectStore

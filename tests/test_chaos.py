@@ -22,7 +22,7 @@ from aiohttp.test_utils import TestServer
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from adapters.apikeys import KeyStore
-from adapters.kafka import create_topics, end_offsets
+from adapters.kafka import end_offsets
 from adapters.objects import ObjectStore
 from compose.embedded import EmbeddedPipeline, http_status
 from compose.supervisor import Supervisor
@@ -92,7 +92,6 @@ def chaos(settings, tmp_path_factory):
     pipeline = EmbeddedPipeline(own)
     pipeline.stack.start()
     try:
-        asyncio.run(create_topics(pipeline.settings))
         for worker in pipeline.workers:
             worker.start()
         lines: list[str] = []

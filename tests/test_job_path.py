@@ -19,6 +19,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from adapters.kafka import end_offsets
 from adapters.objects import ObjectStore, result_key
 from conftest import SAMPLES, holding, produce
+from ingest.keys import STORE
 from schemas.messages import Op, result_event_id
 from test_sink_stages import receiver  # noqa: F401 - the fixture: a webhook receiver and what it received
 
@@ -104,8 +105,11 @@ async def test_an_op_that_fails_leaves_a_partial_job_with_every_finished_result(
     assert (posted["status"], posted["result"], posted["outcomes"]) == ("partial", job["result"], job["outcomes"])
 
 
-async def test_a_one_op_upload_writes_three_objects_and_three_status_events(api, settings, held):
+async def test_a_one_op_upload_writes_three_objects_and_three_status_events(api, settings, held, ingest, monkeypatch):
     starts = await held("medialane.status")
+    ingest_store, read = ingest.app[STORE], []
+    get_bytes = ingest_store.get_bytes
+    monkeypatch.setattr(ingest_store, "get_bytes", lambda key: read.append(key) or get_bytes(key))
     async with api.post("/v1/jobs", data=form(JPEG.read_bytes(), JPEG.name), params={"wait": "30"}) as response:
         job = await response.json()
         assert job["status"] == "completed", job
@@ -120,8 +124,12 @@ async def test_a_one_op_upload_writes_three_objects_and_three_status_events(api,
     assert (await asyncio.to_thread(store.get_json, entry))["job_id"] == job_id
     events = await records_of(settings, "medialane.status", starts, job_id)
     assert [event["status"] for event in events] == ["queued", "processing", "completed"]
-    # Status events name the document; none carries it.
+    # Status events name the document (no op's ``result``); the end also carries it, for whoever waits on the job.
     assert all(event.get("result") is None for event in events)
+    document = await asyncio.to_thread(store.get_json, result_key(job_id, Op.METADATA))
+    assert events[-1]["documents"] == {"metadata": document} == job["result"]
+    # So the ?wait answer took it from there: ingest did not read it back.
+    assert result_key(job_id, Op.METADATA) not in read
 
 
 async def test_the_job_list_answers_views_without_documents(api):

@@ -24,12 +24,13 @@ from conftest import SAMPLES
 from media.phash import phash_image
 from media.uniquify import plan_copies
 from adapters.objects import result_key
-from processors.fetch import in_memory_groups
+from processors.fetch import DOCUMENTS_CARRIED_BYTES, carried, in_memory_groups
 from processors.ops import registry
 from schemas.messages import (
-    CopyOrder, JobRequest, Message, MetadataResult, Op, PHashRecord, RemoteUrl, StatusEvent, StrippedFile,
-    UniquifyJob, UniquifySource, Upload, new_job_id, result_event_id, utcnow,
+    CopyOrder, JobRequest, Message, MetadataResult, Op, PHashRecord, RemoteUrl, Status, StrippedFile, UniquifyJob,
+    UniquifySource, Upload, new_job_id, result_event_id, utcnow,
 )
+from schemas.status_events import OpOutcome, StatusEvent
 from schemas.topics import (
     COPIES, COPY_TASKS, DLQ, JOBS, METADATA, PHASH, RESULTS, STATUS, STRIPPED, TOPICS, UNIQUIFY_JOBS,
 )
@@ -168,6 +169,8 @@ async def test_a_job_runs_every_op_in_one_hop_and_ends_with_each_outcome(app):
         assert json.loads(stored) == json.loads(json.dumps(result.document()))
         assert outcomes[op] == {"status": "completed", "error": None, "object_key": result_key(job_id, op),
                                 "size": len(stored)}  # fmt: skip
+        # Small together, the documents ride on the end too: who waits on the job need not read them back.
+        assert ended(sent)["documents"][op] == json.loads(stored)
     assert ended(sent).get("result") is None
     # The end names the owner and ops as well: a reader that missed the earlier events still folds an owned job.
     assert (ended(sent)["owner"], ended(sent)["ops"]) == ("key1", ["metadata", "phash", "strip"])
@@ -236,6 +239,14 @@ async def test_jobs_taken_together_each_end_with_their_own_outcome_and_events_in
     assert ended(of(nikon))["status"] == "completed"
     assert MetadataResult.model_validate(of(canon)[2].value).metadata == await asyncio.to_thread(
         app.store.get_json, result_key(canon, Op.METADATA))  # fmt: skip
+
+
+def test_an_end_carries_its_documents_only_when_they_are_small_together():
+    done = OpOutcome(status=Status.COMPLETED, size=DOCUMENTS_CARRIED_BYTES // 2)
+    assert carried({Op.METADATA: done, Op.PHASH: done}, {Op.METADATA: {}, Op.PHASH: {}}) == {Op.METADATA: {}, Op.PHASH: {}}
+    larger = done.model_copy(update={"size": DOCUMENTS_CARRIED_BYTES // 2 + 1})
+    assert carried({Op.METADATA: done, Op.PHASH: larger}, {Op.METADATA: {}, Op.PHASH: {}}) is None
+    assert carried({Op.METADATA: OpOutcome(status=Status.FAILED)}, {}) is None
 
 
 def test_a_batch_runs_in_groups_whose_originals_fit_in_memory():

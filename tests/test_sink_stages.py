@@ -26,11 +26,11 @@ from schemas import tables, topics
 from schemas.deletion import JobDeleted
 from schemas.job_state import ended
 from schemas.messages import (
-    CopyMade, CopyPlanned, CopyProgress, ErrorInfo, Message, MetadataResult, Op, OpOutcome, PHashRecord, Status, StatusEvent,
-    StrippedFile, Uniquified, UniquifyJob, UniquifySource, WebhookEvent, WebhookOrder, new_job_id, utcnow,
+    CopyMade, CopyPlanned, CopyProgress, ErrorInfo, Message, MetadataResult, Op, PHashRecord, Status, StrippedFile,
+    Uniquified, UniquifyJob, UniquifySource, WebhookEvent, WebhookOrder, new_job_id, utcnow,
 )  # fmt: skip
+from schemas.status_events import OpOutcome, StatusEvent
 from schemas.tables import DeletedJob, Delivery, Ledger
-from schemas.topics import TOPICS, Topic
 from schemas.uniquify import CopyTask, UniquifyParams
 from schemas.views import JobView
 from sink.fanin import FanIn
@@ -84,7 +84,7 @@ class Sent:
 
         return send
 
-    def of(self, topic: Topic) -> list[Message]:
+    def of(self, topic: topics.Topic) -> list[Message]:
         return [topic.message.model_validate_json(value) for name, _, value, _ in self.records if name == topic.name]
 
     def clear(self) -> None:
@@ -95,7 +95,7 @@ class Sent:
 def sent(app):
     recorder = Sent()
     with ExitStack() as patches:
-        for topic in TOPICS:
+        for topic in topics.TOPICS:
             patches.enter_context(patch.object(app.topic_of(topic), "send", recorder.capture(topic.name)))
         yield recorder
 

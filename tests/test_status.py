@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from schemas.messages import ErrorInfo, Op, Status, StatusEvent
+from schemas.messages import ErrorInfo, Op, Status
+from schemas.status_events import OpOutcome, StatusEvent
 from schemas.job_state import fold
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -50,3 +51,11 @@ def test_terminal_status_is_final():
 
 def test_late_queued_event_does_not_move_a_job_back():
     assert replay(QUEUED, PROCESSING, QUEUED).status is Status.PROCESSING
+
+
+def test_an_end_carrying_its_documents_folds_into_a_view_without_them():
+    outcome = OpOutcome(status=Status.COMPLETED, object_key="results/j/metadata.json", size=20)
+    end = event(Status.COMPLETED, 2, outcomes={Op.METADATA: outcome}, documents={Op.METADATA: {"file": {"size": 1}}})
+    done = replay(QUEUED, PROCESSING, end)
+    # The table keeps the object key; the document is read from the store by who needs it.
+    assert (done.status, done.result, done.outcomes) == (Status.COMPLETED, {}, {Op.METADATA: outcome})

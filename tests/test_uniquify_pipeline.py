@@ -16,9 +16,8 @@ from PIL import Image
 
 from conftest import SAMPLES, known_job, poll_job, produce
 from schemas.uniquify import UniquifyParams
-from schemas.messages import (
-    CopyPlanned, CopyProgress, Op, Status, StatusEvent, UniquifyJob, UniquifySource, new_job_id, utcnow,
-)
+from schemas.messages import CopyPlanned, CopyProgress, Op, Status, UniquifyJob, UniquifySource, new_job_id, utcnow
+from schemas.status_events import StatusEvent
 from adapters.objects import ObjectStore, source_key
 from test_rejections import expect_error
 

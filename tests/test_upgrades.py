@@ -10,7 +10,8 @@ import uuid
 from conftest import SAMPLES, holding, known_job, produce
 from test_pipeline import find_record, submit
 from adapters.objects import original_key
-from schemas.messages import Status, StatusEvent, utcnow
+from schemas.messages import Status, utcnow
+from schemas.status_events import StatusEvent
 from schemas.topics import JOBS, STATUS
 
 CANON = SAMPLES / "exif-samples" / "jpg" / "Canon_40D.jpg"

@@ -13,9 +13,8 @@ from aiohttp.test_utils import TestServer
 
 from adapters.urlguard import post
 from schemas.errors import FetchFailed, UrlForbidden
-from schemas.messages import (
-    ErrorInfo, Op, Status, StatusEvent, WebhookAttempt, WebhookAttempted, WebhookOrder, WebhookView,
-)  # fmt: skip
+from schemas.messages import ErrorInfo, Op, Status, WebhookAttempt, WebhookAttempted, WebhookOrder, WebhookView
+from schemas.status_events import StatusEvent
 from schemas.views import JobView
 from schemas.settings import Settings
 from sink import webhooks
