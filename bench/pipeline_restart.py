@@ -123,14 +123,16 @@ async def restart_workers(pipeline: EmbeddedPipeline, session: aiohttp.ClientSes
     return result
 
 
-# A chunk this much slower than the one before has its stack's logs kept: the stack's directory goes with the run.
+# A chunk this much slower than the one before, or a restart slower than the target allows (1.5 times the first),
+# has its stack's logs kept: the stack's directory goes with the run.
 SLOW_CHUNK = 0.6
+SLOW_RESTART = 1.5
 
 
-def keep_logs(pipeline: EmbeddedPipeline, made: int) -> None:
-    kept = Path(tempfile.gettempdir()) / f"bench-slow-chunk-{made}-{int(time.time())}"
+def keep_logs(pipeline: EmbeddedPipeline, what: str, made: int) -> None:
+    kept = Path(tempfile.gettempdir()) / f"bench-{what.replace(' ', '-')}-{made}-{int(time.time())}"
     shutil.copytree(pipeline.logs, kept)
-    print(f"  slow chunk: the stack's logs are kept in {kept}", flush=True)
+    print(f"  {what}: the stack's logs are kept in {kept}", flush=True)
 
 
 async def make_history(pipeline: EmbeddedPipeline, session: aiohttp.ClientSession, files: list[bytes],
@@ -149,10 +151,12 @@ async def make_history(pipeline: EmbeddedPipeline, session: aiohttp.ClientSessio
                 print(f"  history {made:>6} jobs: {outcome.rate():.1f} jobs/s this chunk, "
                       f"{len(outcome.failures)} not finished {outcome.failures[:2]}", flush=True)  # fmt: skip
                 if len(chunks) > 1 and outcome.rate() < SLOW_CHUNK * chunks[-2][2]:
-                    keep_logs(pipeline, made)
+                    keep_logs(pipeline, "slow chunk", made)
             await asyncio.sleep(5)  # webhook deliveries and uniquify zips of the last jobs settle
             restart = await restart_workers(pipeline, session, ids, made, files[0])
             print(f"  restart at {made} jobs: {restart}", flush=True)
+            if restarts and restart.readyz_s and restart.readyz_s > SLOW_RESTART * (restarts[0].readyz_s or 0):
+                keep_logs(pipeline, "slow restart", made)
             restarts.append(restart)
         print(f"  webhook deliveries received: {receiver.deliveries}", flush=True)
     return chunks, restarts
