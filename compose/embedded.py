@@ -321,19 +321,18 @@ class EmbeddedPipeline:
         if "log_format" not in settings.model_fields_set:
             # The children's logs are files to grep a job id in and to ship to a log store: JSON, unless asked.
             settings = settings.model_copy(update={"log_format": "json"})
-        workers = [settings.model_copy(update={"worker_port": settings.worker_port + i}) for i in range(settings.workers)]
-        urls = tuple(f"http://{w.worker_host}:{w.worker_port}" for w in workers)
+        urls = tuple(f"http://{settings.worker_host}:{settings.worker_port + i}" for i in range(settings.workers))
         self.settings = settings.model_copy(update={"worker_urls": urls})
         self.logs = self.settings.data_dir / "logs"
         self.workers, self.ingest = self._children()
 
     def _children(self) -> tuple[list[Child], Child]:
-        command = [sys.executable, "-m", "compose.cli"]
+        command, settings = [sys.executable, "-m", "compose.cli"], self.settings
         workers = [
             # Its index names a worker's table directory, so a restart (even on another port) finds its tables.
             Child(f"worker-{i}", [*command, "worker"], self.logs / f"worker-{i}.log",
-                  self.settings.model_copy(update={"worker_port": self.settings.worker_port + i, "worker_id": str(i)}).env())
-            for i in range(self.settings.workers)
+                  settings.model_copy(update={"worker_port": settings.worker_port + i, "worker_id": str(i)}).env())
+            for i in range(settings.workers)
         ]  # fmt: skip
         return workers, Child("ingest", [*command, "ingest"], self.logs / "ingest.log", self.settings.env())
 
@@ -350,9 +349,9 @@ class EmbeddedPipeline:
         # The stack's topics may have been created with another partition count than configured now.
         self.settings = self.settings.model_copy(update={"topic_partitions": self.stack.settings.topic_partitions})
         self.workers, self.ingest = self._children()
-        if self.settings.workers > self.settings.topic_partitions:
-            log.warning("%d workers on %d partitions: %d of them stay idle (docs/operations.md)", self.settings.workers,
-                        self.settings.topic_partitions, self.settings.workers - self.settings.topic_partitions)  # fmt: skip
+        if (idle := self.settings.workers - self.settings.topic_partitions) > 0:
+            log.warning("%d workers on %d partitions: %d of them stay idle (docs/operations.md)",
+                        self.settings.workers, self.settings.topic_partitions, idle)  # fmt: skip
         for child in self.children:
             child.start()
         wait_for(self._ready, 120, "the ingest service and the workers", self.ingest)

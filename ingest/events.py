@@ -3,8 +3,9 @@
 One ``EventFeed`` per ingest process hands each event of the status topic, as the status watcher reads it
 from the end, to the streams that follow its job: a stream follows the jobs named in ``?ids=`` (looked up
 first, so a client that reconnects resumes them) and every job its key makes while it is open (a job's first
-event names its owner). Each stream folds the events onto its own copy of the job with the status table's ``fold``, so it
-sends whole job documents that never step back. A stream lasts ``wait`` seconds; the client reconnects.
+event names its owner). Each stream folds the events onto its own copy of the job with the status table's
+``fold``, so it sends whole job documents that never step back. A stream lasts ``wait`` seconds; the client
+reconnects.
 """
 
 from __future__ import annotations
