@@ -9,11 +9,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable
+import weakref
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextvars import ContextVar
 from typing import Any, TypeVar
 
 import faust
+import faust.streams
 
 from pydantic import ValidationError
 
@@ -107,9 +109,14 @@ class Courier:
         """The messages of ``stream`` as ``model``, up to ``size`` at a time: those that came within ``within``
         seconds of each other. Each is acknowledged once its batch's block is done; one that does not validate
         is dead-lettered and left out."""
-        async for events in stream.take_events(size, within):
-            decoded = [await self.decode(event, model) for event in events]
-            if taken := [message for message in decoded if message is not None]:
+        async for taken in self.event_batches(stream, model, size, within):
+            yield [message for _, message in taken]
+
+    async def event_batches(self, stream, model: type[M], size: int, within: float) -> AsyncIterator[list[tuple[Any, M]]]:
+        """``batches``, each message with its event (``as_current`` makes one the event a table write is for)."""
+        async for events in stream.batches(size, within):
+            decoded = [(event, await self.decode(event, model)) for event in events]
+            if taken := [(event, message) for event, message in decoded if message is not None]:
                 yield taken
 
     async def decode(self, event, model: type[M]) -> M | None:
@@ -171,6 +178,18 @@ class Courier:
         partition = copy_partition(job, task, self.partitions)
         value = order.model_dump_json().encode()
         await self.topic_of(COPY_TASKS).send(key=key.encode(), value=value, partition=partition)
+
+
+@contextlib.contextmanager
+def as_current(event) -> Iterator[None]:
+    """Makes ``event`` Faust's current event within the block. A table write goes to the changelog partition
+    and the local store partition of the current event, and an agent taking batches (adapters/batching_stream.py)
+    has none: it names, for each key it writes, an event of that key's partition."""
+    token = faust.streams._current_event.set(weakref.ref(event))
+    try:
+        yield
+    finally:
+        faust.streams._current_event.reset(token)
 
 
 def error_info(exc: Exception) -> ErrorInfo:

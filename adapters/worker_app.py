@@ -18,6 +18,7 @@ from faust.assignor import PartitionAssignor
 from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread, Consumer, Transport
 from mode.utils.queues import FlowControlEvent
 
+from adapters.batching_stream import BatchingStream
 from adapters.courier import Courier
 from adapters.due import DueIndex, DueOf, rebuild_all
 from adapters.exiftool import ExifTool
@@ -175,6 +176,7 @@ def create_app(settings: Settings) -> WorkerApp:
         table_standby_replicas=settings.table_standby_replicas,
         # Faust's own assignor keeps actives where their standbys are; without standbys, with their worker.
         PartitionAssignor=StableAssignor if settings.table_standby_replicas == 0 else PartitionAssignor,
+        Stream=BatchingStream,
         producer_acks=-1,
         producer_linger_ms=settings.kafka_linger_ms,
         producer_max_batch_size=PRODUCER_BATCH_BYTES,

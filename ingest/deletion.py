@@ -69,12 +69,14 @@ async def settled(request: web.Request, view: JobView) -> None:
 
 
 async def gone(session: aiohttp.ClientSession, url: str, params: dict | None, job_id: str) -> bool:
-    """Whether the worker page at ``url`` no longer shows the job; a worker that does not answer does not say."""
+    """Whether the worker page at ``url`` no longer shows the job; a worker that does not answer does not say.
+    The status table shows it deleted, not merely absent: a job that ended a moment ago may not be in it yet,
+    and would come into it after the answer."""
     try:
         async with session.get(url, params=params, timeout=aiohttp.ClientTimeout(total=2)) as response:
-            if params is None:
-                return response.status == 404
-            found = await response.json() if response.status == 200 else None
+            body = await response.json() if response.status in (200, 404) else {}
     except (aiohttp.ClientError, asyncio.TimeoutError):
         return False
-    return found is not None and all(match["job_id"] != job_id for match in found["results"])
+    if params is None:
+        return response.status == 404 and body.get("code") == "job_deleted"
+    return response.status == 200 and all(match["job_id"] != job_id for match in body["results"])

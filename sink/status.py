@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import Any
 
+from adapters.courier import as_current
 from adapters.due import indexed
 from adapters.kafka import key_partition
 from adapters.results import ResultDocuments
@@ -22,6 +24,21 @@ from schemas.status_events import StatusStep
 from schemas.tables import DeletedJob
 from schemas.views import JobView
 from sink.webhooks import needs_order, order
+
+
+# A job's events mostly come in one fetch (the stage that takes a job publishes its queued, processing and
+# terminal events together: adapters/courier.py, ``holding``). Folded together they make one table write, one
+# changelog record, where each event made its own.
+STATUS_BATCH = 256
+STATUS_BATCH_WITHIN = 0.01
+
+
+def by_job(taken: list[tuple[Any, StatusStep]]) -> dict[str, list[tuple[Any, StatusStep]]]:
+    """The batch's events by job, in order."""
+    jobs: dict[str, list[tuple[Any, StatusStep]]] = {}
+    for event, status in taken:
+        jobs.setdefault(status.job_id, []).append((event, status))
+    return jobs
 
 
 def kept_deletion(partitions: int) -> Callable[[bytes], DeletedJob]:
@@ -57,19 +74,37 @@ def register(app: WorkerApp) -> None:
         for key in expired.pop_due(time.time(), {partition}):
             deleted.pop(key, None)
 
+    def record(job_id: str, steps: list[StatusStep]) -> list[JobView]:
+        """The job's steps folded into its view, written once (and not at all when they change nothing, as
+        redelivered ones do); the views that order the job's webhook."""
+        key = job_id.encode()
+        if key in deleted:
+            return []
+        current = table.get(key)
+        view = JobView.model_validate_json(current) if current is not None else None
+        ordering = []
+        for status in steps:
+            view = fold(view, status)
+            if needs_order(view, status):
+                ordering.append(view)
+        folded = view.model_dump_json().encode()
+        if folded != current:
+            table[key] = folded
+        return ordering
+
     @app.agent(app.topic_of(topics.STATUS))
     async def record_status(stream):
-        async for event, status in courier.messages(stream, StatusStep):
-            prune(event.message.partition)
-            key = status.job_id.encode()
-            if key in deleted:
-                continue
-            current = table.get(key)
-            view = fold(JobView.model_validate_json(current) if current is not None else None, status)
-            table[key] = view.model_dump_json().encode()
-            if needs_order(view, status):
-                full = await documents.with_documents(view)
-                await courier.publish(topics.WEBHOOKS, view.job_id, WebhookEvent(event=order(full)))
+        async for taken in courier.event_batches(stream, StatusStep, STATUS_BATCH, STATUS_BATCH_WITHIN):
+            for event in {event.message.partition: event for event, _ in taken}.values():
+                with as_current(event):
+                    prune(event.message.partition)
+            for job_id, steps in by_job(taken).items():
+                # The job's events share its partition: the last one's is where its table entry goes.
+                with as_current(steps[-1][0]):
+                    ordering = record(job_id, [status for _, status in steps])
+                for view in ordering:
+                    full = await documents.with_documents(view)
+                    await courier.publish(topics.WEBHOOKS, view.job_id, WebhookEvent(event=order(full)))
 
     # Deletion: medialane.deletions is keyed and partitioned like the tables, so the job's entries are on this
     # worker. The deletion is kept for a while (schemas/tables.py): the job's status events may still come.

@@ -1,5 +1,5 @@
 """The worker's web pages: ``GET /jobs/{job_id}`` from the status table (Faust routes the request to the worker
-that owns the job's partition, so any worker can be asked), with the job's result documents read from the
+that owns the job's partition, so any worker can be asked; a deleted job's 404 says ``job_deleted``), with the job's result documents read from the
 object store unless ``?documents=false`` (the ingest service reads them itself); ``GET /similar`` from this
 worker's replica of the pHash index, and ``GET /ready``.
 """
@@ -19,6 +19,7 @@ from sink.similar import ReplicaFollower
 
 def register(app: WorkerApp, similar_images: ReplicaFollower) -> None:
     status_table = app.table_of(tables.STATUS)
+    deleted = app.table_of(tables.DELETED)
     documents = ResultDocuments(app.store)
 
     def recovering() -> bool:
@@ -59,7 +60,10 @@ def register(app: WorkerApp, similar_images: ReplicaFollower) -> None:
                 return self.json(error_body("the status table is recovering", "table_recovering"), status=503)
             document = status_table.get(job_id.encode())
             if document is None:
-                return self.json(error_body(f"no job {job_id}", "job_not_found"), status=404)
+                # Deleted, as opposed to not yet folded into the table: the deletion's answer waits for this one
+                # (ingest/deletion.py), since no status event can bring a job back once its deletion is kept.
+                code = "job_deleted" if job_id.encode() in deleted else "job_not_found"
+                return self.json(error_body(f"no job {job_id}", code), status=404)
             if request.query.get("documents") != "false":
                 view = await documents.with_documents(JobView.model_validate_json(document))
                 document = view.model_dump_json().encode()

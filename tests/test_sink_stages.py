@@ -1,5 +1,6 @@
-"""Every sink agent, and the logic of its timers, driven through Faust's ``agent.test_context()``: no worker
-runs, tables stay in memory, sends are captured, and the object store is the session's real one."""
+"""Every sink agent but the status stage's (tests/test_sink_status.py), and the logic of its timers, driven
+through Faust's ``agent.test_context()``: no worker runs, tables stay in memory, sends are captured, and the
+object store is the session's real one."""
 
 from __future__ import annotations
 
@@ -7,107 +8,30 @@ import asyncio
 import io
 import time
 import zipfile
-from contextlib import ExitStack
 from datetime import UTC, datetime, timedelta
-from unittest.mock import patch
 
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
-from faust.sensors import Sensor
 
 from adapters.apikeys import KeyStore
 from adapters.courier import copy_partition
 from adapters.objects import archive_key, copy_key, result_key
-from compose.worker import create_worker
 from media.phash import ALGORITHM, ALGORITHM_VERSION
 from media.uniquify import plan_copies
 from schemas import tables, topics
-from schemas.deletion import JobDeleted
-from schemas.job_state import ended
 from schemas.messages import (
     CopyMade, CopyPlanned, CopyProgress, ErrorInfo, Message, MetadataResult, Op, PHashRecord, Status, StrippedFile,
     Uniquified, UniquifyJob, UniquifySource, WebhookEvent, WebhookOrder, new_job_id, utcnow,
 )  # fmt: skip
-from schemas.status_events import OpOutcome, StatusEvent
-from schemas.tables import DeletedJob, Delivery, Ledger
+from schemas.tables import Delivery, Ledger
 from schemas.uniquify import CopyTask, UniquifyParams
-from schemas.views import JobView
 from sink.fanin import FanIn
 from sink.webhook_stage import Deliveries
 from sink.webhooks import SIGNATURE_HEADER, sign
+from tests.sink_context import app, put, sent  # noqa: F401 - fixtures
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
-
-
-class Finished(Sensor):
-    """Counts the events agents are done with. A test context's ``put`` returns once the agent has taken the
-    value, not once it has handled it: a stream lets an event go only when its agent asks for the next one."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.count = 0
-        self.changed = asyncio.Condition()
-
-    def on_stream_event_out(self, tp, offset, stream, event, state=None) -> None:
-        self.count += 1
-        asyncio.ensure_future(self._notify())
-
-    async def _notify(self) -> None:
-        async with self.changed:
-            self.changed.notify_all()
-
-    async def reach(self, count: int) -> None:
-        async with asyncio.timeout(30), self.changed:
-            await self.changed.wait_for(lambda: self.count >= count)
-
-
-@pytest.fixture(scope="module")
-async def app(settings, stack):
-    worker = create_worker(settings)
-    worker.finished = Finished()
-    worker.sensors.add(worker.finished)
-    worker.finalize()
-    worker.flow_control.resume()
-    return worker
-
-
-class Sent:
-    """What the stages sent, by topic: each contract topic's ``send`` patched to record instead."""
-
-    def __init__(self) -> None:
-        self.records: list[tuple[str, bytes, bytes, int | None]] = []
-
-    def capture(self, name: str):
-        async def send(*, key: bytes, value: bytes, partition: int | None = None, **_) -> None:
-            self.records.append((name, key, value, partition))
-
-        return send
-
-    def of(self, topic: topics.Topic) -> list[Message]:
-        return [topic.message.model_validate_json(value) for name, _, value, _ in self.records if name == topic.name]
-
-    def clear(self) -> None:
-        self.records.clear()
-
-
-@pytest.fixture
-def sent(app):
-    recorder = Sent()
-    with ExitStack() as patches:
-        for topic in topics.TOPICS:
-            patches.enter_context(patch.object(app.topic_of(topic), "send", recorder.capture(topic.name)))
-        yield recorder
-
-
-async def put(app, agent_name: str, job_id: str, *values: Message | bytes, partition: int = 0) -> None:
-    """Each value to the agent, keyed by the job, and back once the agent has handled them all."""
-    async with app.agents[agent_name].test_context() as agent:
-        target = app.finished.count + len(values)
-        for value in values:
-            raw = value if isinstance(value, bytes) else value.model_dump_json().encode()
-            await agent.put(raw, key=job_id.encode(), partition=partition)
-        await app.finished.reach(target)
 
 
 def result_of(op: Op, job_id: str) -> Message:
@@ -161,89 +85,6 @@ async def test_a_poison_message_goes_to_the_dead_letter_topic(app, sent, agent_n
         assert reports == []
     else:
         assert [(r.status, r.error.code) for r in reports] == [(Status.FAILED, "invalid_message")]
-
-
-def status_event(job_id: str, status: Status, seconds: int = 0, **fields) -> StatusEvent:
-    return StatusEvent(job_id=job_id, status=status, at=T0 + timedelta(seconds=seconds), **fields)
-
-
-async def test_status_events_fold_into_the_table_and_an_ended_job_orders_its_webhook(app, sent):
-    job_id = new_job_id()
-    queued = status_event(job_id, Status.QUEUED, ops=[Op.METADATA], owner="k", webhook_url="http://127.0.0.1/hook")
-    await put(app, "sink.status.record_status", job_id, queued)
-    assert sent.of(topics.WEBHOOKS) == []
-    done = status_event(job_id, Status.PROCESSING, 1, op=Op.METADATA, result={"File": {}})
-    await put(app, "sink.status.record_status", job_id, done)
-    view = JobView.model_validate_json(app.table_of(tables.STATUS)[job_id.encode()])
-    assert (view.status, view.result) == (Status.COMPLETED, {"metadata": {"File": {}}})
-    [ordered] = sent.of(topics.WEBHOOKS)
-    order = ordered.event
-    assert (order.job_id, order.url, order.owner, order.document["status"]) == (
-        job_id, "http://127.0.0.1/hook", "k", "completed")  # fmt: skip
-    assert "webhook" not in order.document
-
-
-async def test_an_ended_job_orders_its_webhook_with_its_documents_from_the_store(app, sent):
-    job_id = new_job_id()
-    document = {"file": {"size": 3}}
-    key = result_key(job_id, Op.METADATA)
-    await asyncio.to_thread(app.store.put_json, key, document)
-    failed = OpOutcome(status=Status.FAILED, error=ErrorInfo(code="phash_unsupported_format", message="audio/x-wav"))
-    outcomes = {Op.METADATA: OpOutcome(status=Status.COMPLETED, object_key=key, size=20), Op.PHASH: failed}
-    queued = status_event(job_id, Status.QUEUED, ops=[Op.METADATA, Op.PHASH], owner="k",
-                          webhook_url="http://127.0.0.1/hook")  # fmt: skip
-    await put(app, "sink.status.record_status", job_id, queued, ended(job_id, outcomes))
-    view = JobView.model_validate_json(app.table_of(tables.STATUS)[job_id.encode()])
-    # The table keeps the view small: outcomes name the documents, which stay in the store.
-    assert (view.status, view.result, view.outcomes) == (Status.PARTIAL, {}, outcomes)
-    [ordered] = sent.of(topics.WEBHOOKS)
-    assert ordered.event.document["status"] == "partial"
-    assert ordered.event.document["result"] == {"metadata": document}
-    assert ordered.event.document["outcomes"]["phash"]["error"]["code"] == "phash_unsupported_format"
-
-
-async def test_a_job_without_a_webhook_orders_none(app, sent):
-    job_id = new_job_id()
-    await put(app, "sink.status.record_status", job_id, status_event(job_id, Status.QUEUED, ops=[Op.METADATA]),
-              status_event(job_id, Status.FAILED, 1, error=ErrorInfo(code="x", message="y")))  # fmt: skip
-    assert JobView.model_validate_json(app.table_of(tables.STATUS)[job_id.encode()]).status is Status.FAILED
-    assert sent.of(topics.WEBHOOKS) == []
-
-
-async def test_a_deleted_job_stays_out_of_the_table_when_its_status_events_come_after_the_deletion(app):
-    job_id = new_job_id()
-    table = app.table_of(tables.STATUS)
-    queued = status_event(job_id, Status.QUEUED, ops=[Op.METADATA], owner="k")
-    await put(app, "sink.status.record_status", job_id, queued)
-    assert job_id.encode() in table
-    await put(app, "sink.status.forget_deleted_jobs", job_id, JobDeleted(job_id=job_id, owner="k", deleted_at=utcnow()))
-    assert job_id.encode() not in table
-    # record_status reads its topic beside medialane.deletions: it may fold the job's last events only now.
-    late = [queued, ended(job_id, {Op.METADATA: OpOutcome(status=Status.COMPLETED, object_key="results/x", size=3)})]
-    await put(app, "sink.status.record_status", job_id, *late)
-    assert job_id.encode() not in table
-    other = new_job_id()
-    await put(app, "sink.status.record_status", other, status_event(other, Status.QUEUED, ops=[Op.METADATA], owner="k"))
-    assert other.encode() in table
-
-
-async def test_a_deletion_is_kept_for_its_window_then_pruned_from_within_its_partition(app, settings):
-    deleted = app.table_of(tables.DELETED)
-    old = utcnow() - timedelta(seconds=settings.finished_entries_keep_seconds + 60)
-    expired, recent, elsewhere = new_job_id(), new_job_id(), new_job_id()
-    for job_id, at, partition in ((expired, old, 2), (recent, utcnow(), 2), (elsewhere, old, 3)):
-        deletion = JobDeleted(job_id=job_id, owner="k", deleted_at=at)
-        await put(app, "sink.status.forget_deleted_jobs", job_id, deletion, partition=partition)
-    # Each entry names its partition; the expired one went when the next deletion of its partition came.
-    assert expired.encode() not in deleted
-    assert DeletedJob.model_validate_json(deleted[recent.encode()]).partition == 2
-    assert DeletedJob.model_validate_json(deleted[elsewhere.encode()]).partition == 3
-    # A status event of another job on partition 3 prunes that partition's expired entry, not the recent one.
-    other = new_job_id()
-    await put(app, "sink.status.record_status", other, status_event(other, Status.QUEUED, ops=[Op.METADATA]),
-              partition=3)  # fmt: skip
-    assert elsewhere.encode() not in deleted
-    assert recent.encode() in deleted
 
 
 @pytest.fixture

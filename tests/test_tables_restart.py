@@ -88,7 +88,8 @@ async def test_a_restarted_worker_reads_only_the_changelog_written_while_it_was_
     await asyncio.to_thread(workers.start, 0)
 
     tail = sum(after.values()) - sum(before.values())
-    assert sum(before.values()) >= 20 * 3 and tail >= 3 * 3
+    # A job's status events, folded together, make at least one changelog record.
+    assert sum(before.values()) >= 20 and tail >= 3
     # Its directory held every partition to the end (a record not yet marked as held when it was killed may be
     # read again: one a partition), and it read only the tail, not the history again.
     assert all(before[p] - held[p] <= 1 for p in before), (before, held)
