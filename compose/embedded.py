@@ -180,13 +180,14 @@ def object_store_child(settings: Settings) -> Child:
         "-master.vacuumIntervalSeconds=60", "-master.garbageThreshold=0.05",
     ]  # fmt: skip
     return Child("seaweedfs", argv, settings.data_dir / "logs" / "seaweedfs.log",
-                 {"HOME": str(home), "GOMAXPROCS": str(object_store_cpus())})
+                 {"HOME": str(home), "GOMAXPROCS": str(server_cpus())})
 
 
-def object_store_cpus() -> int:
-    """How many cores SeaweedFS's Go scheduler runs on: half the machine's. With every core it keeps threads
-    spinning for goroutines the others wake, on cores the pipeline's processes need: on 2 cores, 1 instead of 2
-    cut its CPU a job by 8 % (4.4 ms against 4.8, ``bench.pipeline_settings``) at the same throughput."""
+def server_cpus() -> int:
+    """How many cores the embedded servers' schedulers run on (SeaweedFS's Go runtime, Tansu's Tokio): half the
+    machine's. With every core they keep threads spinning for the work the others wake, on cores the pipeline's
+    processes need: on 2 cores, 1 instead of 2 cut SeaweedFS's CPU a job by 8 % (4.4 ms against 4.8) and
+    Tansu's by 8 % (0.66 against 0.72; ``bench.pipeline_settings``), at the same throughput."""
     return max(1, (os.cpu_count() or 2) // 2)
 
 
@@ -244,6 +245,7 @@ def broker_child(settings: Settings) -> Child:
         "AWS_DEFAULT_REGION": settings.s3_region,
         "AWS_ENDPOINT": f"{scheme}://{settings.s3_endpoint}",
         "AWS_ALLOW_HTTP": "false" if settings.s3_secure else "true",
+        "TOKIO_WORKER_THREADS": str(server_cpus()),
     }
     return Child("tansu", argv, settings.data_dir / "logs" / "tansu.log", env)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -23,3 +24,11 @@ def test_isolated_stacks_stay_below_the_outgoing_ports_and_off_the_configured_on
         ports = [*stack_ports(isolated), isolated.ingest_port, *(urlsplit(url).port for url in isolated.worker_urls)]
         assert max(ports) < EPHEMERAL_PORTS_START
         assert configured.isdisjoint(ports)
+
+
+def test_the_embedded_servers_schedule_on_half_the_cores(stack) -> None:
+    """SeaweedFS's Go runtime and Tansu's Tokio run on half the machine's cores (compose/embedded.py)."""
+    half = str(max(1, (os.cpu_count() or 2) // 2))
+    for child, variable in ((stack.object_store, "GOMAXPROCS"), (stack.broker, "TOKIO_WORKER_THREADS")):
+        environ = Path(f"/proc/{child.process.pid}/environ").read_bytes().split(b"\0")
+        assert f"{variable}={half}".encode() in environ, child.name
