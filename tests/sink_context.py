@@ -38,8 +38,9 @@ class Finished(Sensor):
 
 
 @pytest.fixture(scope="module")
-async def app(settings, stack):
-    worker = create_worker(settings)
+async def app(settings, stack, tmp_path_factory):
+    # Tables of its own on disk: one process opens a RocksDB store once, and each module that uses this makes an app.
+    worker = create_worker(settings.model_copy(update={"data_dir": tmp_path_factory.mktemp("sink-worker")}))
     worker.finished = Finished()
     worker.sensors.add(worker.finished)
     worker.finalize()
