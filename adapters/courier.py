@@ -112,7 +112,9 @@ class Courier:
         async for taken in self.event_batches(stream, model, size, within):
             yield [message for _, message in taken]
 
-    async def event_batches(self, stream, model: type[M], size: int, within: float) -> AsyncIterator[list[tuple[Any, M]]]:
+    async def event_batches(
+        self, stream, model: type[M], size: int, within: float
+    ) -> AsyncIterator[list[tuple[Any, M]]]:
         """``batches``, each message with its event (``as_current`` makes one the event a table write is for)."""
         async for events in stream.batches(size, within):
             decoded = [(event, await self.decode(event, model)) for event in events]

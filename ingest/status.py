@@ -182,8 +182,10 @@ class StatusWatcher:
             if record.topic == DELETIONS.name:
                 self.forget(job_id)
                 continue
+            # The documents a job's end may carry are read only for a job someone waits on.
+            model = StatusEvent if job_id in self.watched else StatusStep
             try:
-                event = StatusStep.model_validate_json(record.value)
+                event = model.model_validate_json(record.value)
             except ValueError:
                 continue
             for listener in self.listeners:
@@ -201,14 +203,13 @@ class StatusWatcher:
             self.watched[job_id] = (view, future)
             if view.status.terminal and not future.done():
                 remember(self.ended, job_id, view)
-                future.set_result(with_carried_documents(view, record.value))
+                future.set_result(with_carried_documents(view, event))
 
 
-def with_carried_documents(view: JobView, end: bytes) -> JobView:
+def with_carried_documents(view: JobView, end: StatusEvent) -> JobView:
     """``view`` with the documents its ending event carries, if any: the answer to whoever waited then need
-    not read them back. Read only here, for a job someone waits on; the view kept to answer lookups stays
-    without them, as the table's is."""
-    documents = StatusEvent.model_validate_json(end).documents
+    not read them back. The view kept to answer lookups stays without them, as the table's is."""
+    documents = end.documents
     return view.model_copy(update={"result": {**view.result, **documents}}) if documents else view
 
 

@@ -1,7 +1,7 @@
 """The worker's web pages: ``GET /jobs/{job_id}`` from the status table (Faust routes the request to the worker
-that owns the job's partition, so any worker can be asked; a deleted job's 404 says ``job_deleted``), with the job's result documents read from the
-object store unless ``?documents=false`` (the ingest service reads them itself); ``GET /similar`` from this
-worker's replica of the pHash index, and ``GET /ready``.
+that owns the job's partition, so any worker can be asked; a deleted job's 404 says ``job_deleted``), with the
+job's result documents read from the object store unless ``?documents=false`` (the ingest service reads them
+itself); ``GET /similar`` from this worker's replica of the pHash index, and ``GET /ready``.
 """
 
 from __future__ import annotations
